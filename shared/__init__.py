@@ -1,0 +1,1 @@
+"""catalog-updater domain package: Citrix client, secrets, orchestration bodies, triggers' logic."""
