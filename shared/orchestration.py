@@ -1,0 +1,836 @@
+"""Orchestrator bodies: deterministic generators, no I/O, no clock but the context's.
+
+``update_orchestrator`` is what triggers start. One catalog runs inline; several run as
+``catalog_update_orchestrator`` sub-orchestrations under a concurrency cap. Each catalog goes
+prepare -> (wait for image) -> (wait while the catalog is busy) -> (dry run: plan) -> submit ->
+monitor, and ends with one result dict whose ``outcome`` is one of ``OUTCOMES``.
+
+Everything that crosses a durable boundary is a plain JSON dict; activities report expected
+failures as ``{"ok": false, "category": ..., "message": ...}`` values. Monitoring keeps history
+bounded with ``continue_as_new`` every ``pollsPerExecution`` polls, carrying its state over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.polling import PollPolicy, next_poll_delay
+from shared.telemetry import log_event
+
+__all__ = [
+    "ACT_CHECK",
+    "ACT_PREPARE",
+    "ACT_SUBMIT",
+    "EVENT_CANCEL",
+    "ORCH_CATALOG",
+    "ORCH_UPDATE",
+    "OUTCOMES",
+    "catalog_update_orchestrator",
+    "child_instance_id",
+    "summarize",
+    "update_orchestrator",
+]
+
+logger = logging.getLogger(__name__)
+
+ORCH_UPDATE = "update_orchestrator"
+ORCH_CATALOG = "catalog_update_orchestrator"
+ACT_PREPARE = "prepare_update"
+ACT_SUBMIT = "submit_update"
+ACT_CHECK = "check_catalog"
+EVENT_CANCEL = "cancel"
+
+OUTCOMES = ("succeeded", "already_current", "failed", "timed_out", "cancelled", "rejected")
+
+# Activity failure categories that mean "the request is wrong", not "the system failed".
+_REJECT_CATEGORIES = frozenset(
+    {"not_found", "ambiguous", "invalid_input", "image_not_ready", "bad_request", "catalog_state"}
+)
+# Activity failure categories worth another try after a pause (the API or vault had a bad moment).
+_TRANSIENT_CATEGORIES = frozenset(
+    {
+        "connection",
+        "server",
+        "rate_limited",
+        "protocol",
+        "vault_unavailable",
+        "vault_throttled",
+        "internal",
+    }
+)
+_READY_STATES = frozenset({"active", "inputrequired"})
+_BUSY_STATES = frozenset({"processing", "predeployment"})
+_IMAGE_DEAD_STATES = frozenset({"failed", "azureresourcesnotfound"})
+_PREPARE_ATTEMPTS = 4
+_SUBMIT_ATTEMPTS = 3
+
+Context = Any  # azure.durable_functions.DurableOrchestrationContext (untyped SDK)
+Gen = Generator[Any, Any, Any]
+
+_DEFAULT_POLICY: dict[str, Any] = {
+    "minInterval": 30,
+    "maxInterval": 600,
+    "pollsPerExecution": 40,
+    "maxPollFailures": 5,
+    "maxUnknownPolls": 3,
+    "busyWaitMinutes": 120,
+    "imageWaitMinutes": 60,
+    "maxParallel": 5,
+}
+
+
+def child_instance_id(parent_id: str, index: int) -> str:
+    """Instance id of the sub-orchestration for the ``index``-th catalog of ``parent_id``."""
+    return f"{parent_id}-c{index}"
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points (wired in function_app.py)
+
+
+def update_orchestrator(context: Context) -> Gen:
+    """Top-level orchestration: one catalog inline, several as capped sub-orchestrations."""
+    job: dict[str, Any] = context.get_input() or {}
+    catalogs = job.get("catalogs") or []
+    if len(catalogs) <= 1:
+        single = dict(job)
+        single["catalog"] = catalogs[0] if catalogs else job.get("catalog", "")
+        result = yield from _run_catalog(context, single)
+        return result
+    result = yield from _run_many(context, job, catalogs)
+    return result
+
+
+def catalog_update_orchestrator(context: Context) -> Gen:
+    """One catalog's update (used as a sub-orchestration of a multi-catalog update)."""
+    job: dict[str, Any] = context.get_input() or {}
+    result = yield from _run_catalog(context, job)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Several catalogs
+
+
+def _run_many(context: Context, job: dict[str, Any], catalogs: list[str]) -> Gen:
+    policy = {**_DEFAULT_POLICY, **(job.get("policy") or {})}
+    cap = max(1, int(policy["maxParallel"]))
+    children = [child_instance_id(context.instance_id, i) for i in range(len(catalogs))]
+    results: list[dict[str, Any] | None] = [None] * len(catalogs)
+    pending: dict[int, Any] = {}
+    queue = list(range(len(catalogs)))
+
+    def status(phase: str) -> dict[str, Any]:
+        done = [r for r in results if r is not None]
+        counts: dict[str, int] = {}
+        for r in done:
+            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        return {
+            "phase": phase,
+            "image": job.get("image"),
+            "catalogs": catalogs,
+            "children": children,
+            "done": len(done),
+            "total": len(catalogs),
+            "counts": counts,
+            "message": f"{len(done)} of {len(catalogs)} catalogs finished"
+            + (f", {len(pending)} updating" if pending else ""),
+        }
+
+    while queue or pending:
+        while queue and len(pending) < cap:
+            index = queue.pop(0)
+            child = {k: v for k, v in job.items() if k != "catalogs"}
+            child["catalog"] = catalogs[index]
+            pending[index] = context.call_sub_orchestrator(
+                ORCH_CATALOG, child, instance_id=children[index]
+            )
+        context.set_custom_status(status("updating"))
+        winner = yield context.task_any(list(pending.values()))
+        for index, task in list(pending.items()):
+            if task is winner or task.is_completed:
+                del pending[index]
+                results[index] = _child_result(task.result, catalogs[index], job)
+    final = [r for r in results if r is not None]
+    summary = summarize(final, job.get("image"))
+    context.set_custom_status({**status("done"), "outcome": summary["outcome"]})
+    return summary
+
+
+def _child_result(value: Any, catalog: str, job: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, dict) and value.get("outcome") in OUTCOMES:
+        return value
+    message = str(value).splitlines()[0][:500] if value is not None else "no result"
+    return _result(
+        "failed",
+        {"ref": catalog},
+        {"ref": job.get("image")},
+        category="internal",
+        message=f"the catalog's update orchestration failed: {message}",
+    )
+
+
+def summarize(results: list[dict[str, Any]], image: Any) -> dict[str, Any]:
+    """One overall result for a multi-catalog update."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    good = counts.get("succeeded", 0) + counts.get("already_current", 0)
+    if good == len(results):
+        outcome = (
+            "already_current" if counts.get("already_current") == len(results) else "succeeded"
+        )
+    else:
+        outcome = next(
+            o for o in ("failed", "timed_out", "cancelled", "rejected") if counts.get(o, 0) > 0
+        )
+    summary: dict[str, Any] = {
+        "outcome": outcome,
+        "image": {"ref": image},
+        "counts": counts,
+        "results": results,
+        "error": None,
+    }
+    if outcome not in ("succeeded", "already_current"):
+        bad = [r for r in results if r["outcome"] not in ("succeeded", "already_current")]
+        first = bad[0].get("error") or {}
+        names = ", ".join(str(r["catalog"].get("name") or r["catalog"].get("ref")) for r in bad)
+        summary["error"] = {
+            "category": first.get("category", outcome),
+            "message": f"{len(bad)} of {len(results)} catalogs did not update ({names}): "
+            f"{first.get('message', outcome)}",
+        }
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# One catalog
+
+
+def _result(
+    outcome: str,
+    catalog: dict[str, Any],
+    image: dict[str, Any],
+    *,
+    category: str | None = None,
+    message: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"outcome": outcome, "catalog": catalog, "image": image}
+    result["error"] = (
+        {"category": category or outcome, "message": message or outcome}
+        if outcome not in ("succeeded", "already_current")
+        else None
+    )
+    if message and result["error"] is None:
+        result["message"] = message
+    result.update({k: v for k, v in extra.items() if v is not None})
+    return result
+
+
+class _Run:
+    """The mutable state of one catalog's run inside one orchestrator execution."""
+
+    def __init__(self, context: Context, job: dict[str, Any]) -> None:
+        self.context = context
+        self.job = job
+        self.policy = {**_DEFAULT_POLICY, **(job.get("policy") or {})}
+        self.poll = PollPolicy(
+            min_interval=float(self.policy["minInterval"]),
+            max_interval=float(self.policy["maxInterval"]),
+        )
+        self.carry: dict[str, Any] = dict(job.get("carry") or {})
+        self.cancel_task = context.wait_for_external_event(EVENT_CANCEL)
+        self.status: dict[str, Any] = dict(self.carry.get("status") or {})
+
+    @property
+    def now(self) -> datetime:
+        now: datetime = self.context.current_utc_datetime
+        return now
+
+    def catalog_ref(self) -> dict[str, Any]:
+        c = self.carry
+        return {
+            "ref": self.job.get("catalog"),
+            "id": c.get("catalogId"),
+            "name": c.get("catalogName"),
+        }
+
+    def image_ref(self) -> dict[str, Any]:
+        c = self.carry
+        return {"ref": self.job.get("image"), "id": c.get("imageId"), "name": c.get("imageName")}
+
+    def set_status(self, phase: str, message: str, **fields: Any) -> None:
+        changed = phase != self.status.get("phase") or fields.get("state") != self.status.get(
+            "state"
+        )
+        self.status.update({k: v for k, v in fields.items()})
+        self.status.update(
+            {
+                "phase": phase,
+                "message": message,
+                "catalog": self.carry.get("catalogName") or self.job.get("catalog"),
+                "catalogId": self.carry.get("catalogId"),
+                "image": self.carry.get("imageName") or self.job.get("image"),
+                "imageId": self.carry.get("imageId"),
+                "polls": self.carry.get("polls", 0),
+                "transactionId": self.carry.get("transactionId"),
+                "dryRun": bool(self.job.get("options", {}).get("dryRun")) or None,
+            }
+        )
+        self.context.set_custom_status({k: v for k, v in self.status.items() if v is not None})
+        if changed and not self.context.is_replaying:
+            log_event(
+                logger,
+                "update.phase",
+                instanceId=self.context.instance_id,
+                catalogId=self.carry.get("catalogId"),
+                catalogName=self.status.get("catalog"),
+                imageId=self.carry.get("imageId"),
+                imageName=self.status.get("image"),
+                phase=phase,
+                state=self.status.get("state"),
+                subState=self.status.get("subState"),
+                progress=self.status.get("progress"),
+                polls=self.carry.get("polls", 0),
+            )
+
+    def finish(self, result: dict[str, Any]) -> dict[str, Any]:
+        started = self.carry.get("startedAt")
+        if started:
+            result["durationSeconds"] = round(
+                (self.now - datetime.fromisoformat(started)).total_seconds(), 3
+            )
+        result["polls"] = self.carry.get("polls", 0)
+        result["finishedAt"] = self.now.isoformat()
+        self.set_status(
+            "done",
+            _plain_outcome(result),
+            outcome=result["outcome"],
+            nextCheck=None,
+        )
+        if not self.context.is_replaying:
+            error = result.get("error") or {}
+            log_event(
+                logger,
+                "update.completed",
+                logging.WARNING if result["outcome"] in ("failed", "timed_out") else logging.INFO,
+                instanceId=self.context.instance_id,
+                catalogId=self.carry.get("catalogId"),
+                catalogName=self.carry.get("catalogName") or self.job.get("catalog"),
+                imageId=self.carry.get("imageId"),
+                imageName=self.carry.get("imageName") or self.job.get("image"),
+                outcome=result["outcome"],
+                errorCategory=error.get("category"),
+                errorMessage=error.get("message"),
+                transactionId=result.get("transactionId"),
+                subState=result.get("subState"),
+                durationSeconds=result.get("durationSeconds"),
+                polls=result["polls"],
+            )
+        return result
+
+    def deadline_left(self) -> float:
+        deadline = datetime.fromisoformat(self.carry["deadline"])
+        return (deadline - self.now).total_seconds()
+
+    def sleep(self, seconds: float) -> Gen:
+        """Wait ``seconds`` on a durable timer; returns True if a cancel request arrived."""
+        fire_at = self.now + timedelta(seconds=max(1.0, seconds))
+        self.status["nextCheck"] = fire_at.isoformat()
+        self.context.set_custom_status({k: v for k, v in self.status.items() if v is not None})
+        timer = self.context.create_timer(fire_at)
+        winner = yield self.context.task_any([timer, self.cancel_task])
+        if winner is self.cancel_task:
+            if not timer.is_completed:
+                timer.cancel()
+            return True
+        return False
+
+    def activity(self, name: str, payload: dict[str, Any]) -> Gen:
+        """Call an activity; a crash in it becomes an ``internal`` failure value."""
+        try:
+            result = yield self.context.call_activity(
+                name, {**payload, "instanceId": self.context.instance_id}
+            )
+        except Exception as exc:  # the SDK raises a bare Exception for a failed activity
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return {"ok": False, "category": "internal", "message": first[:500], "retryable": True}
+        if not isinstance(result, dict):
+            return {"ok": False, "category": "internal", "message": "activity returned no result"}
+        return result
+
+
+def _run_catalog(context: Context, job: dict[str, Any]) -> Gen:
+    run = _Run(context, job)
+    if not run.carry:
+        start = run.now
+        run.carry = {
+            "phase": "preparing",
+            "startedAt": start.isoformat(),
+            "deadline": (
+                start + timedelta(minutes=int(job.get("deadlineMinutes") or 360))
+            ).isoformat(),
+            "polls": 0,
+            "failures": 0,
+            "unknown": 0,
+            "overdue": 0,
+        }
+        outcome = yield from _prepare_and_submit(run)
+        if outcome is not None:
+            return run.finish(outcome)
+    outcome = yield from _monitor(run)
+    if outcome is None:
+        return None  # continued as new
+    return run.finish(outcome)
+
+
+def _prepare_and_submit(run: _Run) -> Gen:
+    """Resolve, check preconditions, submit. Returns a final result, or None to start monitoring."""
+    job, carry, policy = run.job, run.carry, run.policy
+    options = job.get("options") or {}
+    run.set_status("preparing", "resolving the site, catalog and image")
+
+    image_wait_until = run.now + timedelta(minutes=int(policy["imageWaitMinutes"]))
+    busy_wait_until = run.now + timedelta(minutes=int(policy["busyWaitMinutes"]))
+    attempts = 0
+    waits = 0
+    prepared: dict[str, Any] = {}
+    while True:
+        prepared = yield from run.activity(
+            ACT_PREPARE, {"catalog": job.get("catalog"), "image": job.get("image")}
+        )
+        _remember(carry, prepared)
+        if prepared.get("ok"):
+            catalog = prepared["catalog"]
+            state = str(catalog.get("state") or "")
+            if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
+                return _result(
+                    "already_current",
+                    run.catalog_ref(),
+                    run.image_ref(),
+                    message=f"catalog '{catalog.get('name')}' already uses image "
+                    f"'{carry.get('imageName')}'; no update was submitted",
+                    state=state,
+                )
+            if state.lower() in _READY_STATES:
+                break
+            if state.lower() in _BUSY_STATES:
+                if run.now >= busy_wait_until:
+                    return _result(
+                        "rejected",
+                        run.catalog_ref(),
+                        run.image_ref(),
+                        category="catalog_busy",
+                        message=f"catalog '{catalog.get('name')}' stayed in state {state} for "
+                        f"{policy['busyWaitMinutes']} minutes; no update was submitted",
+                        state=state,
+                    )
+                run.set_status(
+                    "waiting_for_catalog",
+                    f"catalog is {state} (busy with another task); waiting before submitting",
+                    state=state,
+                    subState=catalog.get("subState"),
+                    progress=catalog.get("progress"),
+                )
+                delay = next_poll_delay(run.poll, elapsed=0, attempt=waits)
+                waits += 1
+                if (yield from run.sleep(delay)):
+                    return _cancelled(run, submitted=False)
+                continue
+            return _result(
+                "rejected",
+                run.catalog_ref(),
+                run.image_ref(),
+                category="catalog_state",
+                message=f"catalog '{catalog.get('name')}' is in state {state}; an image update "
+                "needs Active or InputRequired",
+                state=state,
+                statusMessage=catalog.get("statusMessage"),
+            )
+        category = str(prepared.get("category") or "internal")
+        waiting_for_image = (
+            job.get("waitForImage")
+            and prepared.get("subject") == "image"
+            and category in ("not_found", "image_not_ready")
+            and str(prepared.get("imageState") or "").lower() not in _IMAGE_DEAD_STATES
+        )
+        if waiting_for_image:
+            if run.now >= image_wait_until:
+                return _result(
+                    "failed",
+                    run.catalog_ref(),
+                    run.image_ref(),
+                    category=category,
+                    message=f"the Citrix image '{job.get('image')}' was not ready after "
+                    f"{policy['imageWaitMinutes']} minutes: {prepared.get('message')}",
+                )
+            run.set_status("waiting_for_image", str(prepared.get("message")))
+            delay = next_poll_delay(run.poll, elapsed=0, attempt=waits)
+            waits += 1
+            if (yield from run.sleep(delay)):
+                return _cancelled(run, submitted=False)
+            continue
+        if category in _TRANSIENT_CATEGORIES and attempts + 1 < _PREPARE_ATTEMPTS:
+            attempts += 1
+            run.set_status(
+                "preparing", f"retrying after a transient error: {prepared.get('message')}"
+            )
+            delay = next_poll_delay(
+                run.poll, elapsed=0, attempt=attempts, retry_after=prepared.get("retryAfter")
+            )
+            if (yield from run.sleep(delay)):
+                return _cancelled(run, submitted=False)
+            continue
+        outcome = "rejected" if category in _REJECT_CATEGORIES else "failed"
+        return _result(
+            outcome,
+            run.catalog_ref(),
+            run.image_ref(),
+            category=category,
+            message=str(prepared.get("message") or category),
+            transactionId=prepared.get("transactionId"),
+        )
+
+    catalog, image = prepared["catalog"], prepared["image"]
+    body = {
+        "TemplateId": image["id"],
+        "CitrixPrepared": bool(
+            options["citrixPrepared"]
+            if options.get("citrixPrepared") is not None
+            else image.get("citrixPrepared", False)
+        ),
+        "VdaUpdateDelay": int(options.get("vdaUpdateDelay", -1)),
+    }
+    if options.get("warningTitle"):
+        body["WarningTitle"] = options["warningTitle"]
+    if options.get("warningMessage"):
+        body["WarningMessage"] = options["warningMessage"]
+
+    if options.get("dryRun"):
+        plan = {
+            "siteId": carry["siteId"],
+            "catalog": {
+                "id": catalog["id"],
+                "name": catalog.get("name"),
+                "state": catalog.get("state"),
+                "currentImageId": catalog.get("imageId"),
+                "currentImageName": catalog.get("templateImageName"),
+            },
+            "image": {"id": image["id"], "name": image.get("name"), "state": image.get("state")},
+            "request": {
+                "method": "POST",
+                "path": f"/catalogservice/{{customerId}}/{carry['siteId']}/catalogs/"
+                f"{catalog['id']}/$updateImage?async=true",
+                "body": body,
+            },
+        }
+        return _result(
+            "succeeded",
+            run.catalog_ref(),
+            run.image_ref(),
+            message="dry run: nothing was submitted; this is the request that would be sent",
+            dryRun=True,
+            plan=plan,
+        )
+
+    outcome = yield from _submit(run, body)
+    return outcome
+
+
+def _remember(carry: dict[str, Any], prepared: dict[str, Any]) -> None:
+    if prepared.get("siteId"):
+        carry["siteId"] = prepared["siteId"]
+    catalog = prepared.get("catalog") or {}
+    image = prepared.get("image") or {}
+    if catalog.get("id"):
+        carry["catalogId"] = catalog["id"]
+        carry["catalogName"] = catalog.get("name")
+        carry["previousImageId"] = catalog.get("imageId")
+        carry["previousImageName"] = catalog.get("templateImageName")
+    if image.get("id"):
+        carry["imageId"] = image["id"]
+        carry["imageName"] = image.get("name")
+
+
+def _submit(run: _Run, body: dict[str, Any]) -> Gen:
+    """POST $updateImage; reconcile an unknown outcome by re-reading the catalog. Returns a
+    final result, or None when the update is running and monitoring should begin."""
+    carry = run.carry
+    resubmitted = False
+    attempts = 0
+    while True:
+        transaction_id = str(run.context.new_uuid())
+        run.set_status("submitting", "submitting the image update to Citrix")
+        submitted = yield from run.activity(
+            ACT_SUBMIT,
+            {
+                "siteId": carry["siteId"],
+                "catalogId": carry["catalogId"],
+                "body": body,
+                "transactionId": transaction_id,
+            },
+        )
+        if submitted.get("ok"):
+            carry["transactionId"] = submitted.get("transactionId") or transaction_id
+            carry["location"] = submitted.get("location")
+            break
+        category = str(submitted.get("category") or "internal")
+        carry["transactionId"] = submitted.get("transactionId") or transaction_id
+        if category == "outcome_unknown":
+            verdict = yield from _reconcile(run)
+            if verdict == "running":
+                break
+            if verdict == "resubmit" and not resubmitted:
+                resubmitted = True
+                continue
+            if verdict == "cancelled":
+                return _cancelled(run, submitted=True)
+            return _result(
+                "failed",
+                run.catalog_ref(),
+                run.image_ref(),
+                category="outcome_unknown",
+                message="Citrix did not confirm the update request and the catalog does not show "
+                f"it; check catalog '{carry.get('catalogName')}' before retrying "
+                f"(transaction {carry['transactionId']}): {submitted.get('message')}",
+                transactionId=carry["transactionId"],
+            )
+        if submitted.get("retryable") and attempts + 1 < _SUBMIT_ATTEMPTS:
+            # Only errors where nothing reached Citrix (refused connection, 429) are retryable.
+            attempts += 1
+            delay = next_poll_delay(
+                run.poll, elapsed=0, attempt=attempts, retry_after=submitted.get("retryAfter")
+            )
+            if (yield from run.sleep(delay)):
+                return _cancelled(run, submitted=False)
+            continue
+        outcome = "rejected" if category in _REJECT_CATEGORIES else "failed"
+        return _result(
+            outcome,
+            run.catalog_ref(),
+            run.image_ref(),
+            category=category,
+            message=str(submitted.get("message") or category),
+            transactionId=carry.get("transactionId"),
+        )
+
+    carry["phase"] = "monitoring"
+    carry["submittedAt"] = run.now.isoformat()
+    if not run.context.is_replaying:
+        log_event(
+            logger,
+            "update.submitted",
+            instanceId=run.context.instance_id,
+            catalogId=carry.get("catalogId"),
+            catalogName=carry.get("catalogName"),
+            imageId=carry.get("imageId"),
+            imageName=carry.get("imageName"),
+            transactionId=carry.get("transactionId"),
+            vdaUpdateDelay=body["VdaUpdateDelay"],
+        )
+    run.set_status("monitoring", "Citrix accepted the update; watching the catalog")
+    return None
+
+
+def _reconcile(run: _Run) -> Gen:
+    """After a lost or 5xx answer to the POST: 'running' if the catalog took the update,
+    'resubmit' if it clearly did not, 'unknown' if we could not tell, 'cancelled'."""
+    carry = run.carry
+    for attempt in range(int(run.policy["maxPollFailures"])):
+        run.set_status(
+            "reconciling", "the update request's answer was lost; re-reading the catalog"
+        )
+        checked = yield from run.activity(
+            ACT_CHECK,
+            {
+                "siteId": carry["siteId"],
+                "catalogId": carry["catalogId"],
+                "targetImageId": carry["imageId"],
+            },
+        )
+        if checked.get("ok"):
+            catalog = checked.get("catalog") or {}
+            state = str(catalog.get("state") or "").lower()
+            if state in _BUSY_STATES:
+                return "running"
+            if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
+                return "running"  # already applied; the first poll will report success
+            if state in _READY_STATES:
+                return "resubmit"
+            return "unknown"
+        delay = next_poll_delay(
+            run.poll, elapsed=0, attempt=attempt, retry_after=checked.get("retryAfter")
+        )
+        if (yield from run.sleep(delay)):
+            return "cancelled"
+    return "unknown"
+
+
+def _monitor(run: _Run) -> Gen:
+    """Poll until the catalog settles, the deadline passes, or a cancel arrives."""
+    carry, policy = run.carry, run.policy
+    polls_here = 0
+    max_failures = int(policy["maxPollFailures"])
+    max_unknown = int(policy["maxUnknownPolls"])
+    retry_after: float | None = None
+    while True:
+        left = run.deadline_left()
+        if left <= 0:
+            return _result(
+                "timed_out",
+                run.catalog_ref(),
+                run.image_ref(),
+                category="deadline",
+                message=f"monitoring stopped at the deadline ({run.job.get('deadlineMinutes')} "
+                "minutes); the Citrix update was neither cancelled nor resubmitted and may still "
+                f"finish (transaction {carry.get('transactionId')})",
+                transactionId=carry.get("transactionId"),
+                state=run.status.get("state"),
+                subState=run.status.get("subState"),
+            )
+        if polls_here >= int(policy["pollsPerExecution"]):
+            new_job = dict(run.job)
+            carry["status"] = {k: v for k, v in run.status.items() if v is not None}
+            new_job["carry"] = carry
+            run.context.continue_as_new(new_job)
+            return None
+        submitted_at = datetime.fromisoformat(carry["submittedAt"])
+        delay = next_poll_delay(
+            run.poll,
+            elapsed=(run.now - submitted_at).total_seconds(),
+            attempt=int(carry["polls"]),
+            progress=run.status.get("progress"),
+            eta_minutes=run.status.get("etaMinutes"),
+            retry_after=retry_after,
+            remaining_deadline=left,
+            overdue_polls=int(carry.get("overdue", 0)),
+        )
+        if (yield from run.sleep(delay)):
+            return _cancelled(run, submitted=True)
+        checked = yield from run.activity(
+            ACT_CHECK,
+            {
+                "siteId": carry["siteId"],
+                "catalogId": carry["catalogId"],
+                "targetImageId": carry["imageId"],
+                "location": carry.get("location"),
+            },
+        )
+        carry["polls"] = int(carry["polls"]) + 1
+        polls_here += 1
+        run.status["lastCheck"] = run.now.isoformat()
+        if not checked.get("ok"):
+            carry["failures"] = int(carry["failures"]) + 1
+            retry_after = checked.get("retryAfter")
+            if carry["failures"] >= max_failures:
+                return _result(
+                    "failed",
+                    run.catalog_ref(),
+                    run.image_ref(),
+                    category="monitoring_lost",
+                    message=f"monitoring lost: {carry['failures']} status checks in a row failed "
+                    f"(last: {checked.get('message')}); the update itself may still be running "
+                    f"(transaction {carry.get('transactionId')})",
+                    transactionId=carry.get("transactionId"),
+                )
+            run.set_status(
+                "monitoring",
+                f"status check failed ({checked.get('category')}); will retry",
+            )
+            continue
+        carry["failures"] = 0
+        retry_after = None
+        status = checked.get("status") or {}
+        catalog = checked.get("catalog") or {}
+        verdict = status.get("status")
+        fields = {
+            "state": status.get("state") or catalog.get("state"),
+            "subState": status.get("subState"),
+            "progress": status.get("progress"),
+            "etaMinutes": status.get("etaMinutes"),
+        }
+        eta = fields["etaMinutes"]
+        carry["overdue"] = int(carry.get("overdue", 0)) + 1 if eta is not None and eta <= 0 else 0
+        if verdict == "succeeded":
+            run.status.update(fields)
+            return _result(
+                "succeeded",
+                run.catalog_ref(),
+                run.image_ref(),
+                message=f"catalog '{carry.get('catalogName')}' is {fields['state']} on image "
+                f"'{carry.get('imageName')}'",
+                transactionId=carry.get("transactionId"),
+                state=fields["state"],
+            )
+        if verdict == "failed":
+            run.status.update(fields)
+            detail = status.get("message") or catalog.get("statusMessage") or ""
+            return _result(
+                "failed",
+                run.catalog_ref(),
+                run.image_ref(),
+                category="update_failed",
+                message=f"the image update ended in state {fields['state']}"
+                + (f" ({fields['subState']})" if fields["subState"] else "")
+                + (f": {detail}" if detail else ""),
+                transactionId=carry.get("transactionId"),
+                state=fields["state"],
+                subState=fields["subState"],
+                statusMessage=catalog.get("statusMessage"),
+            )
+        if verdict == "running":
+            carry["unknown"] = 0
+        else:
+            carry["unknown"] = int(carry["unknown"]) + 1
+            if carry["unknown"] >= max_unknown:
+                return _result(
+                    "failed",
+                    run.catalog_ref(),
+                    run.image_ref(),
+                    category="catalog_state_unknown",
+                    message=f"the catalog reported {fields['state']} for {carry['unknown']} checks "
+                    f"in a row: {status.get('message') or 'state cannot be interpreted'}; the "
+                    f"update may not have completed (transaction {carry.get('transactionId')})",
+                    transactionId=carry.get("transactionId"),
+                    state=fields["state"],
+                    subState=fields["subState"],
+                )
+        run.set_status("monitoring", _plain_progress(fields), **fields)
+
+
+def _cancelled(run: _Run, *, submitted: bool) -> dict[str, Any]:
+    note = (
+        "monitoring was cancelled; the Citrix update itself cannot be cancelled through the "
+        "Catalog Service API and may still complete"
+        if submitted
+        else "cancelled before anything was submitted to Citrix"
+    )
+    return _result(
+        "cancelled",
+        run.catalog_ref(),
+        run.image_ref(),
+        category="cancelled",
+        message=note,
+        transactionId=run.carry.get("transactionId"),
+    )
+
+
+def _plain_progress(fields: dict[str, Any]) -> str:
+    text = f"catalog is {fields.get('state') or 'unknown'}"
+    if fields.get("subState"):
+        text += f" ({fields['subState']})"
+    if fields.get("progress") is not None:
+        text += f", {fields['progress']}% done"
+    if fields.get("etaMinutes") is not None:
+        text += f", about {fields['etaMinutes']} min left"
+    return text
+
+
+def _plain_outcome(result: dict[str, Any]) -> str:
+    if result.get("error"):
+        return f"{result['outcome']}: {result['error']['message']}"
+    return str(result.get("message") or result["outcome"])

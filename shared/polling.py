@@ -1,0 +1,95 @@
+"""Polling policy: when to look at a catalog next. Pure functions, no I/O, no clock.
+
+The orchestrator feeds in what it knows (time since submit, what the API last reported, any
+``Retry-After``, how many polls it made) and gets the next delay back. With an ETA (or a progress
+rate to derive one) it sleeps long while the end is far away and closes in as it nears, so a
+90-minute update costs a dozen calls instead of the 180 a 30-second loop would make, yet the end
+is seen within the minimum interval of when the API predicted it. Without any hint it backs off
+geometrically from the minimum to the maximum interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PollPolicy", "estimate_remaining_seconds", "next_poll_delay"]
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """Bounds of the polling policy (seconds). Built from Settings by the starter and carried in
+    the orchestration input, since orchestrators may not read settings themselves."""
+
+    min_interval: float = 30.0
+    max_interval: float = 600.0
+    # Fraction of the predicted remaining time to sleep: 0.5 halves the gap each poll.
+    approach: float = 0.5
+    # Geometric growth without any hint.
+    backoff: float = 1.5
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "minInterval": self.min_interval,
+            "maxInterval": self.max_interval,
+            "approach": self.approach,
+            "backoff": self.backoff,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PollPolicy:
+        return cls(
+            min_interval=float(data.get("minInterval", 30.0)),
+            max_interval=float(data.get("maxInterval", 600.0)),
+            approach=float(data.get("approach", 0.5)),
+            backoff=float(data.get("backoff", 1.5)),
+        )
+
+
+def estimate_remaining_seconds(
+    elapsed: float, progress: float | None, eta_minutes: float | None
+) -> float | None:
+    """Seconds until the update should end: the API's ETA if given, else extrapolated from
+    progress (``elapsed * (100 - p) / p``), else ``None``."""
+    if eta_minutes is not None and eta_minutes >= 0:
+        return float(eta_minutes) * 60.0
+    if progress is not None and 0 < progress < 100 and elapsed > 0:
+        return elapsed * (100.0 - float(progress)) / float(progress)
+    return None
+
+
+def next_poll_delay(
+    policy: PollPolicy,
+    *,
+    elapsed: float,
+    attempt: int,
+    progress: float | None = None,
+    eta_minutes: float | None = None,
+    retry_after: float | None = None,
+    remaining_deadline: float | None = None,
+    overdue_polls: int = 0,
+) -> float:
+    """Seconds to wait before the next status check.
+
+    ``elapsed``: seconds since the update was submitted; ``attempt``: polls made so far;
+    ``progress``/``eta_minutes``: what the API last reported (``None`` when absent);
+    ``retry_after``: a server-imposed minimum wait; ``remaining_deadline``: seconds left until
+    the deadline (the delay never overshoots it, so a deadline is noticed on time);
+    ``overdue_polls``: polls already made since the predicted end passed.
+    """
+    low, high = policy.min_interval, max(policy.min_interval, policy.max_interval)
+    remaining = estimate_remaining_seconds(elapsed, progress, eta_minutes)
+    if remaining is not None and remaining > 0:
+        delay = remaining * policy.approach
+    elif remaining is not None:
+        # The predicted end has passed (ETA 0): look closely, then ease off in case the
+        # estimate was wrong by a lot.
+        delay = low * (policy.backoff ** max(0, overdue_polls))
+    else:
+        delay = low * (policy.backoff ** max(0, attempt))
+    delay = min(max(delay, low), high)
+    if retry_after is not None and retry_after > delay:
+        delay = float(retry_after)
+    if remaining_deadline is not None:
+        delay = min(delay, max(1.0, remaining_deadline))
+    return float(delay)
