@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -51,6 +52,7 @@ import logging
 import secrets as _random
 import shutil
 import signal
+import socket
 import ssl
 import sys
 import tempfile
@@ -193,7 +195,7 @@ class KeyVaultEmulator:
         self._identity_port = identity_port
         self._started_at = 0.0
         self._tmpdir: str | None = None
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
         self.vault_url = ""
         self.identity_endpoint = ""
@@ -236,6 +238,7 @@ class KeyVaultEmulator:
         """Stop both servers, join their threads and delete the certificate files."""
         for server in self._servers:
             server.shutdown()
+            server.close_connections()
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -541,7 +544,11 @@ def _check_name(name: str) -> None:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    """Tracks open connections so :meth:`close_connections` can end keep-alive handler threads,
+    which ``server_close`` then joins (no thread outlives :meth:`KeyVaultEmulator.stop`)."""
+
+    daemon_threads = False
+    block_on_close = True
     allow_reuse_address = True
 
     def __init__(
@@ -552,11 +559,32 @@ class _Server(ThreadingHTTPServer):
     ) -> None:
         super().__init__(address, handler)
         self.emulator = emulator
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _BaseHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
+    timeout = 30  # an idle keep-alive connection does not pin a thread forever
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib access log (the emulator keeps its own, value-free log)."""

@@ -28,6 +28,7 @@ One code path for Azure and for local runs: ``azure-keyvault-secrets`` ``SecretC
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
 import re
 import threading
@@ -66,7 +67,6 @@ SecretCategory = Literal[
 _RETRYABLE: frozenset[str] = frozenset({"vault_unavailable", "vault_throttled"})
 _ROLE = '"Key Vault Secrets User"'
 _SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # Text of identity failures that mean "a user-assigned identity exists but none was named":
 # IMDS says "Multiple user assigned identities exist, please specify the clientId ...";
 # App Service/Functions answers "Unable to load the proper Managed Identity."
@@ -109,7 +109,12 @@ class SecretError(Exception):
 def is_loopback_url(url: str) -> bool:
     """True when ``url``'s host is loopback (127.0.0.0/8, ::1, localhost)."""
     host = (urlsplit(url).hostname or "").lower()
-    return host in _LOOPBACK_NAMES or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse_retry_after(headers: Any, now: float) -> float | None:
@@ -170,6 +175,7 @@ class KeyVaultSecretSource:
         self._max_delay = max_delay_seconds
         self._budget = retry_budget_seconds
         self._client: SecretClient | None = None
+        self._owned_credential: Any = None  # the DefaultAzureCredential made here, if any
         self._client_lock = threading.Lock()
         self._fetch_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -309,8 +315,11 @@ class KeyVaultSecretSource:
         """Close the SecretClient's connections (and the default credential's)."""
         with self._client_lock:
             client, self._client = self._client, None
+            owned, self._owned_credential = self._owned_credential, None
         if client is not None:
             client.close()
+        if owned is not None:
+            owned.close()
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -368,7 +377,7 @@ class KeyVaultSecretSource:
                 from azure.identity import DefaultAzureCredential
 
                 # managed_identity_client_id=None explicitly means system-assigned.
-                credential = DefaultAzureCredential(
+                credential = self._owned_credential = DefaultAzureCredential(
                     managed_identity_client_id=self._settings.azure_client_id or None
                 )
             self._client = self._factory(
