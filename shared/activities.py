@@ -1,0 +1,200 @@
+"""Activity bodies: all I/O lives here. Each takes and returns a plain JSON dict.
+
+Expected failures come back as values (``{"ok": false, "category", "message", "retryable",
+...}``) because the Durable SDK reduces activity exceptions to a bare message. Only bugs raise.
+Credentials are fetched here, inside the activity, and never returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.citrix import (
+    Catalog,
+    CitrixError,
+    CitrixHTTPError,
+    CitrixImageNotReadyError,
+    Image,
+    map_catalog_status,
+)
+from shared.config import ConfigError
+from shared.runtime import Services, get_services
+from shared.secrets import SecretError
+
+__all__ = ["check_catalog", "prepare_update", "submit_update"]
+
+logger = logging.getLogger(__name__)
+
+
+def _failure(exc: Exception, **extra: Any) -> dict[str, Any]:
+    """An expected failure as a JSON value (no secrets: messages are built to be safe)."""
+    if isinstance(exc, CitrixError):
+        value: dict[str, Any] = dict(exc.to_dict())
+        if isinstance(exc, CitrixHTTPError) and exc.retry_after is not None:
+            value["retryAfter"] = exc.retry_after
+    elif isinstance(exc, SecretError):
+        value = dict(exc.to_dict())
+    elif isinstance(exc, ConfigError):
+        value = {"category": "config", "message": str(exc), "retryable": False}
+    else:  # pragma: no cover - callers only pass the types above
+        raise exc
+    value["ok"] = False
+    value.update({k: v for k, v in extra.items() if v is not None})
+    return value
+
+
+def _catalog_dict(catalog: Catalog) -> dict[str, Any]:
+    return {
+        "id": catalog.id,
+        "name": catalog.name,
+        "state": catalog.state,
+        "subState": catalog.sub_state,
+        "imageId": catalog.image_id,
+        "templateImageName": catalog.template_image_name,
+        "progress": catalog.progress,
+        "etaMinutes": catalog.eta_minutes,
+        "statusMessage": catalog.status_message,
+        "transactionId": catalog.transaction_id,
+    }
+
+
+def _image_dict(image: Image) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "name": image.name,
+        "state": image.state,
+        "citrixPrepared": image.citrix_prepared,
+    }
+
+
+def _services() -> Services:
+    return get_services()
+
+
+def _site_id(services: Services) -> str:
+    return services.settings.citrix_site_id or services.citrix.get_site_id()
+
+
+def prepare_update(payload: dict[str, Any]) -> dict[str, Any]:
+    """Resolve site, catalog (id or name) and image (id or name, must be Ready)."""
+    ctx = {"instanceId": payload.get("instanceId"), "catalog": payload.get("catalog")}
+    try:
+        services = _services()
+        site_id = _site_id(services)
+    except (CitrixError, SecretError, ConfigError) as exc:
+        logger.warning("prepare failed before lookup: %s", exc, extra=ctx)
+        return _failure(exc)
+    try:
+        catalog = services.citrix.find_catalog(site_id, str(payload.get("catalog") or ""))
+    except CitrixError as exc:
+        logger.info("catalog look-up failed: %s", exc, extra=ctx)
+        return _failure(exc, subject="catalog", siteId=site_id)
+    try:
+        image = services.citrix.find_image(
+            site_id, str(payload.get("image") or ""), require_ready=True
+        )
+    except CitrixImageNotReadyError as exc:
+        logger.info("image not ready: %s", exc, extra=ctx)
+        return _failure(
+            exc,
+            subject="image",
+            imageState=exc.state,
+            siteId=site_id,
+            catalog=_catalog_dict(catalog),
+        )
+    except CitrixError as exc:
+        logger.info("image look-up failed: %s", exc, extra=ctx)
+        return _failure(exc, subject="image", siteId=site_id, catalog=_catalog_dict(catalog))
+    logger.info(
+        "prepared instance=%s catalog=%s (%s, %s) image=%s (%s)",
+        payload.get("instanceId"),
+        catalog.name,
+        catalog.id,
+        catalog.state,
+        image.name,
+        image.id,
+    )
+    return {
+        "ok": True,
+        "siteId": site_id,
+        "catalog": _catalog_dict(catalog),
+        "image": _image_dict(image),
+    }
+
+
+def submit_update(payload: dict[str, Any]) -> dict[str, Any]:
+    """POST $updateImage once. A lost or 5xx answer comes back as ``outcome_unknown``."""
+    body = payload.get("body") or {}
+    try:
+        services = _services()
+        submission = services.citrix.update_image(
+            str(payload["siteId"]),
+            str(payload["catalogId"]),
+            template_id=str(body["TemplateId"]),
+            citrix_prepared=bool(body.get("CitrixPrepared", False)),
+            vda_update_delay=int(body["VdaUpdateDelay"]),
+            warning_title=body.get("WarningTitle"),
+            warning_message=body.get("WarningMessage"),
+            transaction_id=payload.get("transactionId"),
+        )
+    except (CitrixError, SecretError, ConfigError) as exc:
+        logger.warning(
+            "submit failed instance=%s catalog=%s: %s",
+            payload.get("instanceId"),
+            payload.get("catalogId"),
+            exc,
+        )
+        return _failure(exc)
+    logger.info(
+        "submitted instance=%s catalog=%s image=%s transaction=%s",
+        payload.get("instanceId"),
+        payload.get("catalogId"),
+        body.get("TemplateId"),
+        submission.transaction_id,
+    )
+    return {
+        "ok": True,
+        "catalogId": submission.catalog_id,
+        "transactionId": submission.transaction_id,
+        "location": submission.location,
+    }
+
+
+def check_catalog(payload: dict[str, Any]) -> dict[str, Any]:
+    """Read the catalog (or its ``location`` status URL) and map it to a normalized status."""
+    try:
+        services = _services()
+        catalog = services.citrix.get_update_status(
+            str(payload["siteId"]), str(payload["catalogId"]), payload.get("location")
+        )
+    except (CitrixError, SecretError, ConfigError) as exc:
+        logger.info(
+            "status check failed instance=%s catalog=%s: %s",
+            payload.get("instanceId"),
+            payload.get("catalogId"),
+            exc,
+        )
+        return _failure(exc)
+    status = map_catalog_status(catalog, target_image_id=payload.get("targetImageId"))
+    logger.info(
+        "checked instance=%s catalog=%s state=%s subState=%s progress=%s -> %s",
+        payload.get("instanceId"),
+        catalog.id,
+        catalog.state,
+        catalog.sub_state,
+        catalog.progress,
+        status.status,
+    )
+    return {
+        "ok": True,
+        "catalog": _catalog_dict(catalog),
+        "status": {
+            "status": status.status,
+            "state": status.state,
+            "subState": status.sub_state,
+            "progress": status.progress,
+            "etaMinutes": status.eta_minutes,
+            "message": status.message,
+        },
+    }

@@ -1,0 +1,59 @@
+"""``GET /api/health``: configuration, Key Vault access and the Citrix token exchange.
+
+Glue between the HTTP function and :func:`shared.health.check_health`; reports what is wrong by
+name and category, never a secret or token value.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import azure.functions as func
+
+from shared.api import json_response
+from shared.config import ConfigError, Settings
+from shared.events import parse_routes
+from shared.runtime import get_services, get_settings
+
+__all__ = ["health_response"]
+
+logger = logging.getLogger(__name__)
+
+
+def health_response() -> func.HttpResponse:
+    """Run the health checks and answer 200 (healthy) or 503 with what is wrong."""
+    from shared.health import check_health
+    from shared.secrets import KeyVaultSecretSource, SecretError
+
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        return json_response({"healthy": False, "problems": [str(exc)]}, 503)
+    route_problem = _route_problem(settings)
+    token_check: Callable[[], None] | None = None
+    source: KeyVaultSecretSource
+    try:
+        services = get_services()
+        source = services.secrets
+
+        def check_token() -> None:
+            services.token_provider.get_token()
+
+        token_check = check_token
+    except (SecretError, ConfigError) as exc:
+        logger.warning("health: services could not be built: %s", exc)
+        source = KeyVaultSecretSource(settings)
+    status, body = check_health(settings, source, token_check)
+    if route_problem:
+        body.setdefault("problems", []).append(route_problem)
+        status = 503
+    return json_response(body, status)
+
+
+def _route_problem(settings: Settings) -> str | None:
+    try:
+        parse_routes(settings.routes)
+    except ConfigError as exc:
+        return str(exc)
+    return None
