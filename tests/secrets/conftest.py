@@ -5,8 +5,13 @@ virtual clock and a factory for KeyVaultSecretSource wired to all of them."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import secrets
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -125,3 +130,65 @@ def make_source(
 def citrix_client() -> tuple[str, str]:
     """The (client id, client secret) the default emulator holds."""
     return CLIENT_ID, CLIENT_SECRET
+
+
+class TokenEndpoint:
+    """A loopback Citrix token endpoint (POST /cctrustoauth2/{customer}/tokens/clients) that
+    accepts one client id/secret pair, so the real CitrixTokenProvider can exchange what the
+    secret source read. ``accepted`` can be changed to model a rotation on the Citrix side."""
+
+    def __init__(self, client_id: str, secret: str) -> None:
+        self.accepted = (client_id, secret)
+        self.issued: list[str] = []
+        self.results: list[int] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                pair = (form.get("client_id", [""])[0], form.get("client_secret", [""])[0])
+                if pair == endpoint.accepted:
+                    token = "citrix-bearer-" + secrets.token_urlsafe(16)
+                    endpoint.issued.append(token)
+                    status, body = (
+                        200,
+                        {"token_type": "bearer", "access_token": token, "expires_in": "3600"},
+                    )
+                else:
+                    status = 400
+                    body = {"error": "invalid_client", "error_description": "Invalid client."}
+                endpoint.results.append(status)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def token_endpoint() -> Iterator[TokenEndpoint]:
+    """A running TokenEndpoint accepting the default emulator's Citrix client."""
+    endpoint = TokenEndpoint(CLIENT_ID, CLIENT_SECRET)
+    yield endpoint
+    endpoint.stop()
