@@ -48,7 +48,7 @@ def _describe_failure(exc: BaseException, redact: Callable[[str], str]) -> dict[
 def check_health(
     settings: Settings,
     secret_source: SecretSourceHealth | None,
-    token_check: Callable[[], None] | None,
+    token_check: Callable[[], object] | None,
 ) -> tuple[int, dict[str, Any]]:
     """Run the checks; ``token_check()`` performs a Citrix token exchange and raises on failure.
 
