@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from azure.functions import _abc as azf_abc
 from azure.functions import meta
+from requests.structures import CaseInsensitiveDict
 
 from local.functions_host._eventgrid import (
     EventGridPayloadError,
@@ -332,8 +333,11 @@ class FunctionsHost:
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Handle one request in-process through the same code path as the server."""
+    ) -> tuple[int, CaseInsensitiveDict[str], bytes]:
+        """Handle one request in-process through the same code path as the server.
+
+        Returns (status, headers (case-insensitive; repeated headers joined by ", "), body).
+        """
         split = urlsplit(path)
         raw_query = split.query
         if params:
@@ -349,7 +353,7 @@ class FunctionsHost:
         )
         too_large = len(body) > self.max_body_bytes
         response = self._too_large() if too_large else self.handle(request)
-        merged: dict[str, str] = {}
+        merged: CaseInsensitiveDict[str] = CaseInsensitiveDict()
         for key, value in response.headers:
             merged[key] = f"{merged[key]}, {value}" if key in merged else value
         return response.status, merged, response.body
@@ -687,7 +691,8 @@ def _function_directory(fn: LoadedFunction) -> str:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = False  # handler threads are joined by server_close() on stop()
+    block_on_close = True
     allow_reuse_address = True
 
     def __init__(
@@ -797,7 +802,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # Never log the query string: it carries the function key (code=).
-        logger.debug("%s %s -> %s", self.command, urlsplit(self.path).path, code)
+        path = urlsplit(getattr(self, "path", "") or "").path
+        logger.debug("%s %s -> %s", getattr(self, "command", "-"), path, code)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("http server: %s", _redact(format % args))

@@ -13,6 +13,8 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 #: Every Event Grid event delivered to ``on_event``/``on_event_fails`` (objects as received).
 RECEIVED: list[Any] = []
+#: Names of the HTTP functions invoked, in order.
+CALLS: list[str] = []
 
 
 @app.route(route="hello/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -23,12 +25,14 @@ def hello(req: func.HttpRequest) -> func.HttpResponse:
         "method": req.method,
         "url": req.url,
         "header": req.headers.get("x-sample"),
+        "type": f"{type(req).__module__}.{type(req).__qualname__}",
     }
     return func.HttpResponse(json.dumps(body), mimetype="application/json")
 
 
 @app.route(route="echo", methods=["POST", "PUT"])
 def echo(req: func.HttpRequest) -> func.HttpResponse:
+    CALLS.append("echo")
     return func.HttpResponse(
         req.get_body(),
         status_code=201,
