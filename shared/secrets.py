@@ -574,7 +574,11 @@ class KeyVaultSecretSource:
         return SecretError("vault_forbidden", self._with_problems(message), secret_name=name)
 
     def _identity_error(self, exc: Exception) -> SecretError:
-        text = " ".join(str(exc).split()).lower()
+        flat = " ".join(str(exc).split())
+        # azure-identity's text lists what each credential tried (no token, no secret value):
+        # logged for the operator, kept out of the SecretError that crosses the activity boundary.
+        logger.warning("no token for Key Vault %s: %s", self.vault_url, flat[:1000])
+        text = flat.lower()
         vault = self.vault_url
         if any(marker in text for marker in _USER_ASSIGNED_MARKERS):
             if self._settings.azure_client_id:

@@ -410,3 +410,33 @@ def test_is_loopback_url():
     assert is_loopback_url("https://[::1]:1")
     assert not is_loopback_url("https://myvault.vault.azure.net")
     assert not is_loopback_url("https://127.0.0.1.evil.example")
+
+
+def test_client_options_relax_challenge_check_only_for_loopback(emulator, clock):
+    """The SecretClient gets verify_challenge_resource=False only for a loopback vault, TLS
+    verification always, and no SDK-level retries (they go through the injected clock)."""
+    seen: list[dict[str, object]] = []
+
+    class Captured(Exception):
+        pass
+
+    def factory(url, credential, **kwargs):
+        seen.append({"url": url, **kwargs})
+        raise Captured  # no request leaves the machine
+
+    for url in (emulator.vault_url, "https://myvault.vault.azure.net"):
+        source = KeyVaultSecretSource(
+            Settings(key_vault_url=url),
+            clock=clock,
+            connection_verify=emulator.ca_cert_path,
+            secret_client_factory=factory,
+        )
+        with pytest.raises(Captured):
+            source.get_citrix_credentials()
+        source.close()
+    loopback, remote = seen
+    assert loopback["verify_challenge_resource"] is False
+    assert remote["verify_challenge_resource"] is True
+    assert loopback["connection_verify"] == remote["connection_verify"] == emulator.ca_cert_path
+    assert loopback["retry_total"] == remote["retry_total"] == 0
+    assert "logging_enable" not in loopback
