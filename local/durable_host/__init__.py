@@ -6,6 +6,7 @@ webhook endpoints. Public entry point: :class:`DurableHost`.
 
 from __future__ import annotations
 
+from local.durable_host.client import close_sdk_http_session, make_client
 from local.durable_host.errors import (
     DurableHostError,
     InstanceGoneError,
@@ -26,5 +27,7 @@ __all__ = [
     "NotTerminalError",
     "OrchestrationAlreadyExistsError",
     "app_functions",
+    "close_sdk_http_session",
+    "make_client",
     "read_overridable_states",
 ]

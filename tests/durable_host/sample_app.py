@@ -204,6 +204,29 @@ def slow_chain(context: df.DurableOrchestrationContext):
     return state
 
 
+@app.orchestration_trigger(context_name="context")
+def relay(context: df.DurableOrchestrationContext):
+    """Round 0 runs an activity and continues as new; round 1 waits for 'Go'."""
+    state = context.get_input() or {"round": 0}
+    if state["round"] == 0:
+        yield context.call_activity("greet", "round zero")
+        context.continue_as_new({"round": 1})
+        return None
+    value = yield context.wait_for_external_event("Go")
+    return {"round": state["round"], "go": value}
+
+
+@app.orchestration_trigger(context_name="context")
+def status_keeper(context: df.DurableOrchestrationContext):
+    """Sets a custom status, then tries to clear it with falsy values (which the SDK drops)."""
+    context.set_custom_status({"phase": "one"})
+    yield context.call_activity("greet", "a")
+    context.set_custom_status("")
+    yield context.call_activity("greet", "b")
+    context.set_custom_status(None)
+    return "done"
+
+
 # The non-determinism test flips this between replays.
 FLIP = {"value": False}
 
