@@ -159,7 +159,9 @@ class RouteTemplate:
             params_here.append(param)
             group = f"p{len(self._params)}"
             self._params[group] = param
-            parts.append(f"(?P<{group}>.*)" if param.catch_all else f"(?P<{group}>[^/]+?)")
+            parts.append(
+                f"(?P<{group}>.*)" if param.catch_all else f"(?P<{group}>[^/]+)"
+            )  # greedy: ASP.NET matches complex segments right to left
             star = "*" if param.catch_all else ""
             shape_parts.append(f"{{{star}{param.constraint_text}}}")
             pos = m.end()
