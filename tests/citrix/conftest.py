@@ -88,6 +88,7 @@ def connect(
             clock=clock,
             safety_margin_seconds=safety_margin_seconds,
             timeout_seconds=timeout_seconds,
+            retry_budget_seconds=retry_budget_seconds,
             on_credentials_rejected=on_credentials_rejected,
             rng=random.Random(1),  # noqa: S311 - deterministic jitter
         )
