@@ -417,6 +417,11 @@ class DurableHost:
             self._server.stop()
             self._server = None
 
+    def close(self) -> None:
+        """``stop()`` and close the SQLite connection (the host is unusable afterwards)."""
+        self.stop()
+        self._store.close()
+
     # ================================================================ driving
 
     def run_until_idle(

@@ -156,6 +156,17 @@ def failing_child_parent(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def retrying_parent(context: df.DurableOrchestrationContext):
+    """Retry a failing sub-orchestration (fixed instance id) twice, then report the error."""
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=2)
+    try:
+        yield context.call_sub_orchestrator_with_retry("boom", options, None, "retried-child")
+    except Exception as exc:
+        return {"caught": str(exc)}
+    return {"caught": None}
+
+
+@app.orchestration_trigger(context_name="context")
 def boom(context: df.DurableOrchestrationContext):
     yield context.call_activity("greet", "before failing")
     raise ValueError("the orchestrator broke on purpose")

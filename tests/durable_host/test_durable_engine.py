@@ -174,6 +174,30 @@ def test_sub_orchestration_failure_reaches_the_parent(host, sample):
     assert "Orchestrator function 'boom' failed: the orchestrator broke on purpose" in caught
 
 
+def test_sub_orchestration_retry_reruns_the_child(host, sample):
+    """call_sub_orchestrator_with_retry re-creates the failed child after the retry timer."""
+    instance_id = host.start_new("retrying_parent", "retry-parent")
+    host.run_until_idle()
+
+    assert "the orchestrator broke on purpose" in host.get_status(instance_id)["output"]["caught"]
+    assert sample.CALLS["greet"] == 2
+    kinds = [
+        (e["EventType"], e.get("EventId"), e.get("TaskScheduledId"), e.get("TimerId"))
+        for e in host.history(instance_id)
+        if e["EventType"] in (7, 9, 10, 11)
+    ]
+    assert kinds == [
+        (EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, 0, None, None),
+        (EventType.SUB_ORCHESTRATION_INSTANCE_FAILED, -1, 0, None),
+        (EventType.TIMER_CREATED, 1, None, None),
+        (EventType.TIMER_FIRED, -1, None, 1),
+        (EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, 2, None, None),
+        (EventType.SUB_ORCHESTRATION_INSTANCE_FAILED, -1, 2, None),
+        (EventType.TIMER_CREATED, 3, None, None),
+        (EventType.TIMER_FIRED, -1, None, 3),
+    ]
+
+
 def test_continue_as_new_starts_fresh_executions(host, sample):
     """continue_as_new restarts with fresh history and sequence ids under the same instance id."""
     instance_id = host.start_new("counter", "counter-1")

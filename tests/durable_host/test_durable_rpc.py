@@ -185,3 +185,34 @@ def test_background_mode_runs_on_a_real_clock(make_host, sample, speed):
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {"n": 5}
     assert sample.CALLS["add_one"] == 5
+
+
+def test_webhook_routes_can_be_served_in_process(host, sample):
+    """handle_request answers webhook URLs for another server (the functions host) in-process."""
+    from local.durable_host import handle_request
+
+    instance_id = host.start_new("waits_forever", "inproc")
+    base = "http://127.0.0.1:7071/runtime/webhooks/durabletask/instances"
+
+    pending = handle_request(host, "GET", f"{base}/{instance_id}?taskHub=catalogupdater")
+    raised = handle_request(
+        host,
+        "POST",
+        f"{base}/{instance_id}/raiseEvent/Never",
+        b'"done"',
+        {"Content-Type": "application/json"},
+    )
+    wrong_type = handle_request(
+        host, "POST", f"{base}/{instance_id}/raiseEvent/Never", b"x", {"Content-Type": "text/plain"}
+    )
+    host.run_until_idle()
+    done = handle_request(host, "GET", f"{base}/{instance_id}")
+    purged = handle_request(host, "DELETE", f"{base}/{instance_id}")
+    missing = handle_request(host, "GET", f"{base}/{instance_id}")
+
+    assert pending.status == 202 and pending.headers["Retry-After"] == "5"
+    assert raised.status == 202
+    assert wrong_type.status == 400
+    assert done.status == 200 and done.body["output"] == "done"
+    assert purged.status == 200 and purged.body == {"instancesDeleted": 1}
+    assert missing.status == 404
