@@ -26,11 +26,18 @@ def app_functions(app: Any) -> list[Any]:
 
     azure-functions 1.26 remembers the names it has validated on the app and raises "does not
     have a unique function name" on a second call; the local hosts (durable and functions) each
-    need the list, so the memo is cleared first. Name uniqueness is still validated.
+    need the list, so the memo is cleared for this call and restored afterwards. Name uniqueness
+    is still validated.
     """
-    if hasattr(app, "functions_bindings"):
-        app.functions_bindings = None
-    return list(app.get_functions())
+    if not hasattr(app, "functions_bindings"):
+        return list(app.get_functions())
+    remembered = app.functions_bindings
+    app.functions_bindings = None
+    try:
+        return list(app.get_functions())
+    finally:
+        # Leave the app as we found it, so a later plain get_functions() still works.
+        app.functions_bindings = remembered
 
 
 class ActivityFailure(Exception):

@@ -397,3 +397,18 @@ def test_list_instances_filters_by_status_and_creation_time(host, clock, sample)
     later = START + timedelta(minutes=30)
     assert [s["instanceId"] for s in host.list_instances(created_from=later)] == ["late"]
     assert [s["instanceId"] for s in host.list_instances(created_to=later)] == ["early"]
+
+
+def test_indexing_leaves_the_app_reusable(sample, clock):
+    """Building hosts does not break a later plain app.get_functions() (azure-functions memo)."""
+    first = DurableHost(sample.app, clock=clock)
+    second = DurableHost(sample.app, clock=clock)
+    try:
+        names = {f.get_function_name() for f in sample.app.get_functions()}
+    finally:
+        sample.app.functions_bindings = None
+        first.stop()
+        second.stop()
+    assert {"chain", "add_one", "http_start"} <= names
+    assert "http_start" not in second.registry.orchestrators
+    assert set(second.registry.activities) == {"add_one", "greet", "flaky", "async_double"}
