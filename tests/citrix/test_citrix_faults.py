@@ -242,7 +242,7 @@ def test_refused_post_is_retried_and_applied_once(connect, clock, scenario):
         """The shared clock, but the first retry sleep brings the simulator back on its port."""
 
         def time(self) -> float:
-            return clock.time()
+            return float(clock.time())
 
         def sleep(self, seconds: float) -> None:
             clock.sleep(seconds)
