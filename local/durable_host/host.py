@@ -173,6 +173,8 @@ class DurableHost:
                 "Instance ID must not be empty, longer than 256 characters, or contain "
                 "'/', '\\', '?', '#' or control characters."
             )
+        if instance_id.startswith("@"):
+            raise InvalidArgumentError("Orchestration instance ids must not start with @.")
 
     def _create_instance(
         self,

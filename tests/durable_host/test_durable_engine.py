@@ -375,10 +375,10 @@ def test_overridable_states_are_read_from_host_json(tmp_path, sample, clock):
 
 
 def test_bad_starts_are_rejected(host, sample):
-    """Unknown orchestrators and ids containing / ? # or a backslash are rejected up front."""
+    """Unknown orchestrators and invalid ids (/ ? # backslash, @, > 256 chars) are refused."""
     with pytest.raises(InvalidArgumentError, match="doesn't exist"):
         host.start_new("no_such_orchestrator", None, None)
-    for bad in ("a/b", "a?b", "a#b", "a\\b", " "):
+    for bad in ("a/b", "a?b", "a#b", "a\\b", " ", "@entity@key", "x" * 257):
         with pytest.raises(InvalidArgumentError):
             host.start_new("chain", bad, None)
     assert host.list_instances() == []
