@@ -308,7 +308,10 @@ class DurableHttpServer:
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="durable-http", daemon=True
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="durable-http",
+                daemon=True,
             )
             self._thread.start()
             logger.info("durable host listening on %s", self.rpc_base_url)
