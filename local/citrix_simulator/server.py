@@ -96,7 +96,7 @@ class CitrixSimulator:
         self.stopping.clear()
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             daemon=True,
             name="citrix-simulator",
         )
