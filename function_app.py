@@ -72,16 +72,18 @@ def catalog_update_orchestrator(context: df.DurableOrchestrationContext) -> Any:
     return (yield from orchestration.catalog_update_orchestrator(context))
 
 
+# Activity parameters are annotated with the bare ``dict``: the Python worker refuses generic
+# aliases such as ``dict[str, Any]`` on trigger parameters.
 @app.activity_trigger(input_name="payload")
-def prepare_update(payload: dict[str, Any]) -> dict[str, Any]:
+def prepare_update(payload: dict) -> dict:  # type: ignore[type-arg]
     return activities.prepare_update(payload)
 
 
 @app.activity_trigger(input_name="payload")
-def submit_update(payload: dict[str, Any]) -> dict[str, Any]:
+def submit_update(payload: dict) -> dict:  # type: ignore[type-arg]
     return activities.submit_update(payload)
 
 
 @app.activity_trigger(input_name="payload")
-def check_catalog(payload: dict[str, Any]) -> dict[str, Any]:
+def check_catalog(payload: dict) -> dict:  # type: ignore[type-arg]
     return activities.check_catalog(payload)

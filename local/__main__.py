@@ -101,12 +101,8 @@ def run_once(
                 {"method": r["method"], "path": r["path"], "status": r["status"]}
                 for r in stack.citrix_requests()
             ],
-            "virtualMinutes": round((stack.clock.time() - _start_time(stack)) / 60, 1),
+            "virtualMinutes": round((stack.clock.time() - stack.started_at) / 60, 1),
         }
-
-
-def _start_time(stack: LocalStack) -> float:
-    return float(getattr(stack.simulator, "started_at", stack.clock.time()))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -69,6 +69,7 @@ class LocalStack:
         self.vault_url = ""
         self.functions_url = ""
         self._saved_env: dict[str, str | None] = {}
+        self.started_at = 0.0
         self._locked = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -89,6 +90,7 @@ class LocalStack:
         from local.durable_host import DurableHost
         from local.functions_host import FunctionsHost
 
+        self.started_at = self.clock.time()
         self.simulator = CitrixSimulator(self.scenario, clock=self.clock)
         self.citrix_url = self.simulator.start()
         client = (self.scenario.get("apiClients") or [{}])[0]
@@ -101,8 +103,18 @@ class LocalStack:
             clock=self.clock,
         )
         self.vault_url = self.vault.start()
-        # azure-identity's managed identity credential finds its endpoint through these.
-        self._set_env(self.vault.identity_env())
+        # azure-identity's managed identity credential finds its endpoint through these; a
+        # developer's own Azure credentials in the environment must not answer instead.
+        self._set_env(
+            {
+                **self.vault.identity_env(),
+                "AZURE_TOKEN_CREDENTIALS": "prod",
+                "AZURE_CLIENT_ID": "",
+                "AZURE_CLIENT_SECRET": "",
+                "AZURE_TENANT_ID": "",
+                "AZURE_FEDERATED_TOKEN_FILE": "",
+            }
+        )
         self.settings = Settings.from_env(self.app_environment())
         set_services(
             build_services(
@@ -153,9 +165,13 @@ class LocalStack:
     # -- helpers -----------------------------------------------------------------------------
 
     def _set_env(self, values: Mapping[str, str]) -> None:
+        """Set (or, for empty values, remove) process environment variables until stop()."""
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
+            if value:
+                os.environ[key] = value
+            else:
+                os.environ.pop(key, None)
 
     def _restore_env(self) -> None:
         for key, value in self._saved_env.items():

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from shared.api import RequestError, parse_update_request
+from shared.api import RequestError, UpdateRequest, parse_update_request
 from shared.config import Settings
 from shared.ids import instance_id_for, is_safe_instance_id
 
 SETTINGS = Settings.from_env({})
 
 
-def parse(body: object) -> object:
+def parse(body: object) -> UpdateRequest:
     return parse_update_request(json.dumps(body).encode(), SETTINGS)
 
 
