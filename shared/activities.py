@@ -17,6 +17,7 @@ from shared.citrix import (
     CitrixImageNotReadyError,
     Image,
     map_catalog_status,
+    same_origin,
 )
 from shared.config import ConfigError
 from shared.runtime import Services, get_services
@@ -153,11 +154,23 @@ def submit_update(payload: dict[str, Any]) -> dict[str, Any]:
         body.get("TemplateId"),
         submission.transaction_id,
     )
+    location = submission.location
+    if location and not same_origin(location, services.citrix.api_base):
+        # Never follow it (the bearer token would go there), but the update was accepted: watch
+        # the catalog through the API itself instead of failing every status check.
+        logger.warning(
+            "ignoring the location header of the image update for catalog %s: it is not on the "
+            "Citrix API host %s; the catalog is polled directly (transaction %s)",
+            payload.get("catalogId"),
+            services.citrix.api_base,
+            submission.transaction_id,
+        )
+        location = None
     return {
         "ok": True,
         "catalogId": submission.catalog_id,
         "transactionId": submission.transaction_id,
-        "location": submission.location,
+        "location": location,
     }
 
 
