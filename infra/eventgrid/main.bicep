@@ -73,7 +73,7 @@ module deadLetterAccess 'deadletter-access.bicep' = if (deadLettering) {
   }
 }
 
-resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: systemTopic
   name: eventSubscriptionName
   properties: {
@@ -109,5 +109,5 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-
 }
 
 output systemTopicName string = systemTopic.name
-output eventSubscriptionName string = subscription.name
+output eventSubscriptionName string = eventSubscription.name
 output subjectBeginsWith string = subjectBeginsWith

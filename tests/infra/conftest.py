@@ -21,7 +21,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def parse_bicep() -> Callable[[Path], dict[str, Any]]:
     """Parse a Bicep file into pycep's JSON form (one parser, cached per path)."""
-    parser = BicepParser(cache=False)
+    parser = BicepParser(cache=True)  # lark caches the compiled grammar in the temp dir
     parsed: dict[Path, dict[str, Any]] = {}
 
     def parse(path: Path) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def test_event_grid_subscription_filters_image_version_writes(parse_bicep: Parse
     """The subscription targets on_image_version_event, filtered on write success of versions."""
     parsed = parse_bicep(INFRA / "eventgrid" / "main.bicep")
     assert parsed["parameters"]["functionName"]["default"] == "on_image_version_event"
-    props = _props(parsed, "subscription")
+    props = _props(parsed, "eventSubscription")
     event_filter = props["filter"]
     assert event_filter["includedEventTypes"] == ["Microsoft.Resources.ResourceWriteSuccess"]
     assert event_filter["advancedFilters"][0]["key"] == "data.operationName"

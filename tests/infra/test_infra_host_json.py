@@ -70,3 +70,15 @@ def test_postdeploy_uses_only_outputs_main_bicep_exports():
         used = set(re.findall(r"\b(AZURE_\w+)", text)) - {"AZURE_SUBSCRIPTION_ID"}
         assert used <= outputs, f"{name}: {sorted(used - outputs)}"
         assert "GALLERY_RESOURCE_GROUP" in outputs
+
+
+def test_deploy_guide_route_example_and_default_routes_are_valid():
+    """The EVENT_ROUTES example in docs/deploy.md and infra/routes.json pass the app's parser."""
+    from shared.events import parse_routes
+
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    assert blocks, "docs/deploy.md has no ```json route example"
+    routes = parse_routes(json.loads(blocks[0]))
+    assert routes[0].catalogs == ("Win11 Pool", "Win11 Pool DR")
+    assert parse_routes(json.loads((ROOT / "infra" / "routes.json").read_text())) == []
