@@ -344,3 +344,61 @@ def test_health_reports_ok_without_values(make_stack):
     assert code == 200, body
     text = json.dumps(body)
     assert "demo-secret-value" not in text
+
+
+def test_cloud_event_schema_is_accepted(make_stack):
+    """The same gallery event in the CloudEvents 1.0 schema updates the routed catalog."""
+    stack, client = make_stack()
+    cloud = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-images",
+        "subject": VERSION,
+        "type": "Microsoft.Resources.ResourceWriteSuccess",
+        "time": "2026-01-01T00:00:00Z",
+        "datacontenttype": "application/json",
+        "data": gallery_event()[0]["data"],
+    }
+    status, _ = stack.functions.deliver_event_grid(
+        "on_image_version_event", [cloud], cloud_events=True
+    )
+    assert status in (200, 202)
+    stack.run_until_idle()
+    (instance,) = stack.durable.list_instances()
+    assert instance["output"]["outcome"] == "succeeded"
+    assert client.updates_submitted(ENGINEERING) == 1
+
+
+def test_image_that_never_becomes_ready_fails_clearly(make_stack):
+    """An event whose Citrix image stays Importing fails after the wait, with no update call."""
+
+    def stuck(scenario: dict[str, Any]) -> None:
+        image = next(i for i in scenario["images"] if i["id"] == "img-102")
+        image["readyAfterMinutes"] = 10_000
+
+    stack, client = make_stack(stuck, app_settings={"IMAGE_READY_WAIT_MINUTES": "30"})
+    stack.functions.deliver_event_grid("on_image_version_event", gallery_event())
+    stack.run_until_idle()
+    (instance,) = stack.durable.list_instances()
+    output = instance["output"]
+    assert output["outcome"] == "failed"
+    assert output["error"]["category"] == "image_not_ready"
+    assert "not ready after 30 minutes" in output["error"]["message"]
+    assert "Importing" in output["error"]["message"]
+    assert client.updates_submitted() == 0
+    assert stack.clock.time() - stack.started_at >= 30 * 60
+
+
+def test_multi_catalog_update_respects_the_concurrency_cap(make_stack):
+    """With MAX_PARALLEL_CATALOGS=1 catalogs are updated one after another, each once."""
+    stack, client = make_stack(app_settings={"MAX_PARALLEL_CATALOGS": "1"})
+    started = client.start(
+        {"catalogs": ["Finance-Desktops", "Engineering-Workstations"], "image": "win11-23h2-v2"}
+    )
+    stack.run_until_idle()
+    status = client.status(started["instanceId"])
+    assert status["outcome"] == "succeeded"
+    assert [r["outcome"] for r in status["results"]] == ["succeeded", "succeeded"]
+    posts = [r for r in stack.citrix_requests() if r["path"].endswith("$updateImage")]
+    assert len(posts) == 2
+    assert posts[1]["time"] - posts[0]["time"] >= 90 * 60  # the second waited for the first
