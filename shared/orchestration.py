@@ -333,6 +333,25 @@ class _Run:
             )
         return result
 
+    def result(
+        self,
+        outcome: str,
+        *,
+        category: str | None = None,
+        message: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A final result for this catalog; the transaction id is included when known."""
+        extra.setdefault("transactionId", self.carry.get("transactionId"))
+        return _result(
+            outcome,
+            self.catalog_ref(),
+            self.image_ref(),
+            category=category,
+            message=message,
+            **extra,
+        )
+
     def deadline_left(self) -> float:
         deadline = datetime.fromisoformat(self.carry["deadline"])
         return (deadline - self.now).total_seconds()
@@ -408,10 +427,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
             catalog = prepared["catalog"]
             state = str(catalog.get("state") or "")
             if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
-                return _result(
+                return run.result(
                     "already_current",
-                    run.catalog_ref(),
-                    run.image_ref(),
                     message=f"catalog '{catalog.get('name')}' already uses image "
                     f"'{carry.get('imageName')}'; no update was submitted",
                     state=state,
@@ -420,10 +437,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
                 break
             if state.lower() in _BUSY_STATES:
                 if run.now >= busy_wait_until:
-                    return _result(
+                    return run.result(
                         "rejected",
-                        run.catalog_ref(),
-                        run.image_ref(),
                         category="catalog_busy",
                         message=f"catalog '{catalog.get('name')}' stayed in state {state} for "
                         f"{policy['busyWaitMinutes']} minutes; no update was submitted",
@@ -441,10 +456,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
                 if (yield from run.sleep(delay)):
                     return _cancelled(run, submitted=False)
                 continue
-            return _result(
+            return run.result(
                 "rejected",
-                run.catalog_ref(),
-                run.image_ref(),
                 category="catalog_state",
                 message=f"catalog '{catalog.get('name')}' is in state {state}; an image update "
                 "needs Active or InputRequired",
@@ -460,10 +473,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
         )
         if waiting_for_image:
             if run.now >= image_wait_until:
-                return _result(
+                return run.result(
                     "failed",
-                    run.catalog_ref(),
-                    run.image_ref(),
                     category=category,
                     message=f"the Citrix image '{job.get('image')}' was not ready after "
                     f"{policy['imageWaitMinutes']} minutes: {prepared.get('message')}",
@@ -486,10 +497,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
                 return _cancelled(run, submitted=False)
             continue
         outcome = "rejected" if category in _REJECT_CATEGORIES else "failed"
-        return _result(
+        return run.result(
             outcome,
-            run.catalog_ref(),
-            run.image_ref(),
             category=category,
             message=str(prepared.get("message") or category),
             transactionId=prepared.get("transactionId"),
@@ -528,10 +537,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
                 "body": body,
             },
         }
-        return _result(
+        return run.result(
             "succeeded",
-            run.catalog_ref(),
-            run.image_ref(),
             message="dry run: nothing was submitted; this is the request that would be sent",
             dryRun=True,
             plan=plan,
@@ -589,10 +596,8 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
                 continue
             if verdict == "cancelled":
                 return _cancelled(run, submitted=True)
-            return _result(
+            return run.result(
                 "failed",
-                run.catalog_ref(),
-                run.image_ref(),
                 category="outcome_unknown",
                 message="Citrix did not confirm the update request and the catalog does not show "
                 f"it; check catalog '{carry.get('catalogName')}' before retrying "
@@ -609,13 +614,10 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
                 return _cancelled(run, submitted=False)
             continue
         outcome = "rejected" if category in _REJECT_CATEGORIES else "failed"
-        return _result(
+        return run.result(
             outcome,
-            run.catalog_ref(),
-            run.image_ref(),
             category=category,
             message=str(submitted.get("message") or category),
-            transactionId=carry.get("transactionId"),
         )
 
     carry["phase"] = "monitoring"
@@ -629,7 +631,6 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
             catalogName=carry.get("catalogName"),
             imageId=carry.get("imageId"),
             imageName=carry.get("imageName"),
-            transactionId=carry.get("transactionId"),
             vdaUpdateDelay=body["VdaUpdateDelay"],
         )
     run.set_status("monitoring", "Citrix accepted the update; watching the catalog")
@@ -680,15 +681,12 @@ def _monitor(run: _Run) -> Gen:
     while True:
         left = run.deadline_left()
         if left <= 0:
-            return _result(
+            return run.result(
                 "timed_out",
-                run.catalog_ref(),
-                run.image_ref(),
                 category="deadline",
                 message=f"monitoring stopped at the deadline ({run.job.get('deadlineMinutes')} "
                 "minutes); the Citrix update was neither cancelled nor resubmitted and may still "
                 f"finish (transaction {carry.get('transactionId')})",
-                transactionId=carry.get("transactionId"),
                 state=run.status.get("state"),
                 subState=run.status.get("subState"),
             )
@@ -727,15 +725,12 @@ def _monitor(run: _Run) -> Gen:
             carry["failures"] = int(carry["failures"]) + 1
             retry_after = checked.get("retryAfter")
             if carry["failures"] >= max_failures:
-                return _result(
+                return run.result(
                     "failed",
-                    run.catalog_ref(),
-                    run.image_ref(),
                     category="monitoring_lost",
                     message=f"monitoring lost: {carry['failures']} status checks in a row failed "
                     f"(last: {checked.get('message')}); the update itself may still be running "
                     f"(transaction {carry.get('transactionId')})",
-                    transactionId=carry.get("transactionId"),
                 )
             run.set_status(
                 "monitoring",
@@ -757,27 +752,21 @@ def _monitor(run: _Run) -> Gen:
         carry["overdue"] = int(carry.get("overdue", 0)) + 1 if eta is not None and eta <= 0 else 0
         if verdict == "succeeded":
             run.status.update(fields)
-            return _result(
+            return run.result(
                 "succeeded",
-                run.catalog_ref(),
-                run.image_ref(),
                 message=f"catalog '{carry.get('catalogName')}' is {fields['state']} on image "
                 f"'{carry.get('imageName')}'",
-                transactionId=carry.get("transactionId"),
                 state=fields["state"],
             )
         if verdict == "failed":
             run.status.update(fields)
             detail = status.get("message") or catalog.get("statusMessage") or ""
-            return _result(
+            return run.result(
                 "failed",
-                run.catalog_ref(),
-                run.image_ref(),
                 category="update_failed",
                 message=f"the image update ended in state {fields['state']}"
                 + (f" ({fields['subState']})" if fields["subState"] else "")
                 + (f": {detail}" if detail else ""),
-                transactionId=carry.get("transactionId"),
                 state=fields["state"],
                 subState=fields["subState"],
                 statusMessage=catalog.get("statusMessage"),
@@ -787,15 +776,12 @@ def _monitor(run: _Run) -> Gen:
         else:
             carry["unknown"] = int(carry["unknown"]) + 1
             if carry["unknown"] >= max_unknown:
-                return _result(
+                return run.result(
                     "failed",
-                    run.catalog_ref(),
-                    run.image_ref(),
                     category="catalog_state_unknown",
                     message=f"the catalog reported {fields['state']} for {carry['unknown']} checks "
                     f"in a row: {status.get('message') or 'state cannot be interpreted'}; the "
                     f"update may not have completed (transaction {carry.get('transactionId')})",
-                    transactionId=carry.get("transactionId"),
                     state=fields["state"],
                     subState=fields["subState"],
                 )
@@ -809,13 +795,10 @@ def _cancelled(run: _Run, *, submitted: bool) -> dict[str, Any]:
         if submitted
         else "cancelled before anything was submitted to Citrix"
     )
-    return _result(
+    return run.result(
         "cancelled",
-        run.catalog_ref(),
-        run.image_ref(),
         category="cancelled",
         message=note,
-        transactionId=run.carry.get("transactionId"),
     )
 
 
