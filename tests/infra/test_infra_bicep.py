@@ -6,9 +6,7 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +150,17 @@ def test_event_grid_subscription_filters_image_version_writes(parse_bicep: Parse
     assert "/versions/'" in text  # subject prefix reaches down to image versions
 
 
+ROOT = INFRA.parent
+# checkov lives in its own venv (make test builds .venv-checkov from requirements-checkov.txt):
+# current releases pin packaging<24, which pytest 9 cannot share a venv with.
+CHECKOV = Path(os.environ.get("CHECKOV_BIN", ROOT / ".venv-checkov" / "bin" / "checkov"))
+
+
 def _run_checkov() -> dict[str, Any]:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     result = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "checkov.main",
+            str(CHECKOV),
             "--directory",
             str(INFRA),
             "--framework",
@@ -181,7 +183,7 @@ def _run_checkov() -> dict[str, Any]:
 
 def test_checkov_finds_no_failed_check_and_every_skip_is_justified():
     """checkov (framework bicep) on infra/: no failure, no parse error, each skip has a reason."""
-    assert find_spec("checkov") is not None, "checkov missing: make install (requirements-dev.txt)"
+    assert CHECKOV.exists(), f"no checkov at {CHECKOV}: make test builds .venv-checkov"
     report = _run_checkov()
     summary = report["summary"]
     failed = [
@@ -190,7 +192,7 @@ def test_checkov_finds_no_failed_check_and_every_skip_is_justified():
     ]
     assert not failed, failed
     assert summary["parsing_errors"] == 0
-    assert summary["passed"] >= 5  # it really scanned the templates
+    assert summary["passed"] >= 15  # it really scanned the templates
     for check in report["results"].get("skipped_checks", []):
         comment = (check.get("check_result") or {}).get("suppress_comment", "")
         assert len(comment.strip()) >= 20, f"{check['check_id']} skipped without a real reason"
