@@ -312,7 +312,7 @@ def json_response(
 def error_response(status: int, field: str | None, reason: str) -> func.HttpResponse:
     """``{"error": {"field", "reason"}}`` with ``status``."""
     error: dict[str, Any] = {"reason": reason}
-    if field:
+    if field is not None:  # an empty key ("") is still the field at fault
         error["field"] = field
     return json_response({"error": error}, status)
 
