@@ -37,9 +37,14 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "catalogs": {"type": "array", "items": _NAME, "minItems": 1, "maxItems": MAX_CATALOGS},
     "image": _NAME,
     "vdaUpdateDelay": {"type": "integer", "minimum": -1, "maximum": MAX_DELAY_MINUTES},
-    "citrixPrepared": {"type": "boolean"},
-    "warningTitle": {"type": "string", "minLength": 1, "maxLength": MAX_WARNING_TITLE},
-    "warningMessage": {"type": "string", "minLength": 1, "maxLength": MAX_WARNING_MESSAGE},
+    # null means "not given" for these three (the validator accepts it).
+    "citrixPrepared": {"type": ["boolean", "null"]},
+    "warningTitle": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_WARNING_TITLE},
+    "warningMessage": {
+        "type": ["string", "null"],
+        "minLength": 1,
+        "maxLength": MAX_WARNING_MESSAGE,
+    },
     "deadlineMinutes": {"type": "integer", "minimum": 1, "maximum": MAX_DEADLINE_MINUTES},
     "dryRun": {"type": "boolean"},
     "force": {"type": "boolean"},
