@@ -135,7 +135,7 @@ def heavy_imports(limit: int = 8, repeats: int = 3) -> list[tuple[str, float]]:
     return found
 
 
-def run_cold_start(runs: int = 7) -> ColdStartResult:
+def run_cold_start(runs: int = 7, *, heavy_repeats: int = 3) -> ColdStartResult:
     """``runs`` fresh-interpreter imports of each side, interleaved; plus the heavy list."""
     result = ColdStartResult()
     # One warm-up of each so the bytecode caches exist (a deployed app ships them).
@@ -144,5 +144,5 @@ def run_cold_start(runs: int = 7) -> ColdStartResult:
     for _ in range(runs):
         result.floor_seconds.append(_time_import(FLOOR_MODULES))
         result.app_seconds.append(_time_import(APP_MODULES))
-    result.heavy = heavy_imports()
+    result.heavy = heavy_imports(repeats=heavy_repeats)
     return result

@@ -49,6 +49,8 @@ class FanoutResult:
     last_submit_seconds: float = 0.0
     min_poll_seconds: float = 30.0
     clock_sleeps: int = 0
+    # accepted Catalog Service requests by kind (sites, list catalogs, list images, submit, ...)
+    by_kind: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -62,6 +64,20 @@ class FanoutResult:
     @property
     def ratio(self) -> float:
         return self.makespan_seconds / self.bound_seconds if self.bound_seconds else float("nan")
+
+
+def _kind(method: str, path: str) -> str:
+    if method == "POST" and path.endswith("$updateImage"):
+        return "submit"
+    if path.endswith("/sites"):
+        return "list sites"
+    if path.endswith("/catalogs"):
+        return "list catalogs"
+    if path.endswith("/images"):
+        return "list images"
+    if path.endswith("/updateStatus") or "/catalogs/" in path:
+        return "status check"
+    return "other"
 
 
 def run_fanout(
@@ -152,5 +168,9 @@ def run_fanout(
         result.last_submit_seconds = (max(submits) - started) if submits else float("nan")
         result.makespan_seconds = (max(finished) - started) if finished else float("nan")
         result.clock_sleeps = clock.sleeps
+        for entry in limited:
+            if entry["status"] != 429:
+                kind = _kind(str(entry["method"]), str(entry["path"]))
+                result.by_kind[kind] = result.by_kind.get(kind, 0) + 1
     logger.info("fan-out: %s", result)
     return result

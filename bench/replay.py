@@ -68,10 +68,19 @@ class ReplayCase:
                 rows.append((hour, max(values), sum(values) / len(values)))
         return rows
 
-    def flat(self) -> bool:
-        """Bounded: the longest history in the second half is no longer than in the first."""
-        half = self.update_minutes / 120.0
-        return self.max_history(half) <= self.max_history(0.0, half)
+    def first_execution_max(self) -> int:
+        """Longest history during the first execution (before the first continue_as_new)."""
+        best = 0
+        for index, (_, n) in enumerate(self.invocations):
+            if index and n < self.invocations[index - 1][1]:
+                break
+            best = max(best, n)
+        return best
+
+    def bounded(self) -> bool:
+        """Flat: continue_as_new happened, and no later execution replayed a longer history
+        than the first one did (so the cost does not grow with elapsed time)."""
+        return self.executions > 1 and self.max_history() <= self.first_execution_max()
 
 
 @dataclass
