@@ -801,7 +801,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+    # TRACE too: it gets the same routing (405 with Allow), not http.server's bare 501.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _serve
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # Never log the query string: it carries the function key (code=).
