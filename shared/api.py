@@ -110,7 +110,7 @@ def _text(value: Any, field: str, limit: int) -> str:
     text = value.strip()
     if not text:
         raise RequestError(field, "must not be empty")
-    if len(text) > limit:
+    if len(value) > limit:  # as sent, like the OpenAPI maxLength (not after trimming)
         raise RequestError(field, f"must be at most {limit} characters")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise RequestError(field, "must not contain control characters")
