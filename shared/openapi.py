@@ -30,7 +30,10 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "openapi.json"),
 )
 
-_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME}
+# What the validator accepts: after trimming surrounding whitespace, at least one character and no
+# control characters (C0 or DEL).
+_TEXT_PATTERN = "^\\s*[^\\s\\x00-\\x1f\\x7f](?:[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f])?\\s*$"
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": _TEXT_PATTERN}
 
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "catalog": _NAME,
@@ -39,11 +42,17 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "vdaUpdateDelay": {"type": "integer", "minimum": -1, "maximum": MAX_DELAY_MINUTES},
     # null means "not given" for these three (the validator accepts it).
     "citrixPrepared": {"type": ["boolean", "null"]},
-    "warningTitle": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_WARNING_TITLE},
+    "warningTitle": {
+        "type": ["string", "null"],
+        "minLength": 1,
+        "maxLength": MAX_WARNING_TITLE,
+        "pattern": _TEXT_PATTERN,
+    },
     "warningMessage": {
         "type": ["string", "null"],
         "minLength": 1,
         "maxLength": MAX_WARNING_MESSAGE,
+        "pattern": _TEXT_PATTERN,
     },
     "deadlineMinutes": {"type": "integer", "minimum": 1, "maximum": MAX_DEADLINE_MINUTES},
     "dryRun": {"type": "boolean"},
