@@ -201,7 +201,8 @@ def test_token_revoked_mid_update_is_renewed_once_and_the_check_repeated() -> No
     assert len(run.calls("POST", TOKEN_PATH)) == 2
     reads = run.calls("GET", STATUS_PATH)
     assert [r["status"] for r in reads[:3]] == [200, 401, 200]
-    assert reads[2]["time"] == reads[1]["time"]  # repeated at once with the new token
+    # Repeated right away with the new token (client pacing aside), not at the next poll.
+    assert reads[2]["time"] - reads[1]["time"] < 30
     assert run.output["polls"] == len(reads) - 1
 
 
