@@ -46,6 +46,7 @@ ENV_AZURE_CLIENT_ID = "AZURE_CLIENT_ID"
 ENV_TOKEN_SAFETY_MARGIN = "CITRIX_TOKEN_SAFETY_MARGIN_SECONDS"
 ENV_HTTP_TIMEOUT = "CITRIX_HTTP_TIMEOUT_SECONDS"
 ENV_RETRY_BUDGET = "CITRIX_RETRY_BUDGET_SECONDS"
+ENV_MAX_RPS = "CITRIX_MAX_REQUESTS_PER_SECOND"
 ENV_VDA_UPDATE_DELAY = "DEFAULT_VDA_UPDATE_DELAY_MINUTES"
 ENV_POLL_MIN = "POLL_MIN_INTERVAL_SECONDS"
 ENV_POLL_MAX = "POLL_MAX_INTERVAL_SECONDS"
@@ -71,6 +72,7 @@ SETTING_NAMES: tuple[str, ...] = (
     ENV_TOKEN_SAFETY_MARGIN,
     ENV_HTTP_TIMEOUT,
     ENV_RETRY_BUDGET,
+    ENV_MAX_RPS,
     ENV_VDA_UPDATE_DELAY,
     ENV_POLL_MIN,
     ENV_POLL_MAX,
@@ -124,6 +126,8 @@ class Settings:
     token_safety_margin_seconds: float = 300.0
     http_timeout_seconds: float = 30.0
     retry_budget_seconds: float = 120.0
+    # Client-side pacing per worker process, below the tenant's gateway limit; 0 turns it off.
+    max_requests_per_second: int = 8
     # -1: machines take the new image at their next natural restart (no forced reboot).
     default_vda_update_delay: int = -1
     poll_min_interval_seconds: int = 30
@@ -196,6 +200,7 @@ class Settings:
             token_safety_margin_seconds=float(integer(ENV_TOKEN_SAFETY_MARGIN, 300, 0, 1800)),
             http_timeout_seconds=float(integer(ENV_HTTP_TIMEOUT, 30, 1, 300)),
             retry_budget_seconds=float(integer(ENV_RETRY_BUDGET, 120, 0, 1800)),
+            max_requests_per_second=integer(ENV_MAX_RPS, 8, 0, 1000),
             default_vda_update_delay=integer(ENV_VDA_UPDATE_DELAY, -1, -1, 10080),
             poll_min_interval_seconds=poll_min,
             poll_max_interval_seconds=poll_max,

@@ -35,6 +35,10 @@ class Services:
     citrix: CatalogServiceClient
 
 
+# How long a catalog/image listing is reused: long enough for the catalogs of one multi-catalog
+# update to share it, shorter than the minimum poll interval so waits always see fresh state.
+_LISTING_CACHE_SECONDS = 15.0
+
 _lock = threading.Lock()
 _services: Services | None = None
 _settings: Settings | None = None
@@ -79,6 +83,7 @@ def build_services(
         safety_margin_seconds=settings.token_safety_margin_seconds,
         timeout_seconds=settings.http_timeout_seconds,
         on_credentials_rejected=secrets.invalidate,
+        max_requests_per_second=settings.max_requests_per_second,
     )
     citrix = CatalogServiceClient(
         settings.citrix_api_base,
@@ -87,6 +92,8 @@ def build_services(
         clock=the_clock,
         timeout_seconds=settings.http_timeout_seconds,
         retry_budget_seconds=settings.retry_budget_seconds,
+        max_requests_per_second=settings.max_requests_per_second,
+        listing_cache_seconds=_LISTING_CACHE_SECONDS,
     )
     return Services(
         settings=settings,

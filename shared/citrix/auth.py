@@ -24,6 +24,7 @@ import requests
 
 from shared.citrix.errors import CitrixAuthError, CitrixResponseError, validate_id
 from shared.citrix.http import HttpResult, HttpSender, error_from_response, new_transaction_id
+from shared.citrix.pacing import shared_pacer
 from shared.clock import Clock, SystemClock
 from shared.credentials import ClientCredentials
 
@@ -63,6 +64,7 @@ class CitrixTokenProvider:
         retry_budget_seconds: float = 60,
         on_credentials_rejected: Callable[[], None] | None = None,
         rng: random.Random | None = None,
+        max_requests_per_second: float = 0.0,
     ) -> None:
         self._customer_id = validate_id(customer_id, "customer id")
         self._url = (
@@ -79,6 +81,7 @@ class CitrixTokenProvider:
             timeout_seconds=timeout_seconds,
             retry_budget_seconds=retry_budget_seconds,
             rng=rng,
+            pacer=shared_pacer(api_base, max_requests_per_second, self._clock),
         )
         self._lock = threading.Lock()
         self._token: str | None = None

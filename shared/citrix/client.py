@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -40,6 +41,7 @@ from shared.citrix.errors import (
 )
 from shared.citrix.http import HttpResult, HttpSender, error_from_response, new_transaction_id
 from shared.citrix.models import Catalog, Image, UpdateSubmission, items_of
+from shared.citrix.pacing import shared_pacer
 from shared.clock import Clock, SystemClock
 
 __all__ = ["CatalogServiceClient", "same_origin"]
@@ -92,6 +94,8 @@ class CatalogServiceClient:
         timeout_seconds: float = 30,
         retry_budget_seconds: float = 120,
         rng: random.Random | None = None,
+        max_requests_per_second: float = 0.0,
+        listing_cache_seconds: float = 0.0,
     ) -> None:
         base = api_base.strip().rstrip("/")
         if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
@@ -106,8 +110,15 @@ class CatalogServiceClient:
             timeout_seconds=timeout_seconds,
             retry_budget_seconds=retry_budget_seconds,
             rng=rng,
+            pacer=shared_pacer(base, max_requests_per_second, self._clock),
         )
         self._root = f"{base}/catalogservice/{quote(self.customer_id, safe='')}"
+        # A customer has one site for good; listings are reused briefly so the catalogs of one
+        # multi-catalog update, prepared together, share one look-up instead of one each.
+        self._site_id: str | None = None
+        self._listing_ttl = max(0.0, float(listing_cache_seconds))
+        self._listings: dict[str, tuple[float, list[Any]]] = {}
+        self._listing_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"CatalogServiceClient(api_base={self.api_base!r}, customer_id={self.customer_id!r})"
@@ -200,14 +211,29 @@ class CatalogServiceClient:
 
     # ------------------------------------------------------------------ operations
 
+    def _listed(self, key: str, load: Callable[[], list[Any]]) -> list[Any]:
+        """``load()``, reused for ``listing_cache_seconds`` (one loader at a time per key)."""
+        if self._listing_ttl <= 0:
+            return load()
+        with self._listing_lock:
+            cached = self._listings.get(key)
+            if cached is not None and self._clock.time() < cached[0]:
+                return list(cached[1])
+            fresh = load()
+            self._listings[key] = (self._clock.time() + self._listing_ttl, fresh)
+            return list(fresh)
+
     def get_site_id(self) -> str:
-        """The customer's (single) site id."""
+        """The customer's (single) site id, looked up once per client."""
+        if self._site_id is not None:
+            return self._site_id
         result = self._call("GET", f"{self._root}/sites", what="list sites")
         sites = items_of(self._body(result), "sites")
         for site in sites:
             for key in ("id", "Id", "siteId"):
                 value = site.get(key)
                 if isinstance(value, str) and value:
+                    self._site_id = value
                     return value
         raise CitrixLookupError(
             f"customer {self.customer_id!r} has no Catalog Service site",
@@ -216,11 +242,15 @@ class CatalogServiceClient:
 
     def list_catalogs(self, site_id: str) -> list[Catalog]:
         """All catalogs of the site."""
-        result = self._call("GET", self._site_url(site_id, "catalogs"), what="list catalogs")
-        return [
-            Catalog.from_api(item).with_transaction_id(result.transaction_id)
-            for item in items_of(self._body(result), "catalogs")
-        ]
+
+        def load() -> list[Catalog]:
+            result = self._call("GET", self._site_url(site_id, "catalogs"), what="list catalogs")
+            return [
+                Catalog.from_api(item).with_transaction_id(result.transaction_id)
+                for item in items_of(self._body(result), "catalogs")
+            ]
+
+        return self._listed(f"catalogs:{site_id}", load)
 
     def get_catalog(self, site_id: str, catalog_id: str) -> Catalog:
         """One catalog by id."""
@@ -261,13 +291,17 @@ class CatalogServiceClient:
 
     def list_images(self, site_id: str) -> list[Image]:
         """All images of the site, own (customer-prepared) and Citrix-prepared."""
-        result = self._call(
-            "GET",
-            self._site_url(site_id, "images"),
-            params={"includeCustomerPrepared": "true", "includeCitrixPrepared": "true"},
-            what="list images",
-        )
-        return [Image.from_api(item) for item in items_of(self._body(result), "overviews")]
+
+        def load() -> list[Image]:
+            result = self._call(
+                "GET",
+                self._site_url(site_id, "images"),
+                params={"includeCustomerPrepared": "true", "includeCitrixPrepared": "true"},
+                what="list images",
+            )
+            return [Image.from_api(item) for item in items_of(self._body(result), "overviews")]
+
+        return self._listed(f"images:{site_id}", load)
 
     def get_image(self, site_id: str, image_id: str) -> Image:
         """One image by id."""

@@ -39,6 +39,7 @@ from shared.citrix.errors import (
     CitrixResponseError,
     http_error_class,
 )
+from shared.citrix.pacing import RequestPacer
 from shared.clock import Clock
 
 __all__ = [
@@ -322,6 +323,7 @@ class HttpSender:
         timeout_seconds: float,
         retry_budget_seconds: float,
         rng: random.Random | None = None,
+        pacer: RequestPacer | None = None,
     ) -> None:
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
@@ -330,6 +332,7 @@ class HttpSender:
         self.timeout_seconds = float(timeout_seconds)
         self.retry_budget_seconds = max(0.0, float(retry_budget_seconds))
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.pacer = pacer
 
     def deadline(self) -> float:
         """Clock time after which no further retry may start."""
@@ -349,6 +352,8 @@ class HttpSender:
         """One HTTP exchange; transport failures come back as CitrixError (raised)."""
         all_headers = dict(headers)
         all_headers[TRANSACTION_HEADER] = transaction_id
+        if self.pacer is not None:
+            self.pacer.wait_turn()
         started = time.perf_counter()
         path = _path_of(url)
         try:
@@ -459,6 +464,8 @@ class HttpSender:
             if result.status == 429 or (idempotent and result.status in RETRYABLE_GET_STATUSES):
                 _, _, parameters = parse_citrix_error_body(result.body)
                 told = parse_retry_after(result.headers, parameters, self.clock.time())
+                if result.status == 429 and told is not None and self.pacer is not None:
+                    self.pacer.hold(told)
                 if self._sleep_before_retry(attempt, told, deadline, method, url):
                     if on_retry is not None:
                         current_headers = on_retry()
