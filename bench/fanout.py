@@ -106,7 +106,8 @@ def run_fanout(
         "retryDelaySeconds": retry_delay_seconds,
         "path": LIMITED_PATHS,
     }
-    settings: dict[str, str] = {}
+    # Client-side pacing at 90% of the tenant's known limit, as an admin who knows it would.
+    settings: dict[str, str] = {"CITRIX_MAX_REQUESTS_PER_SECOND": f"{limit_per_second * 0.9:g}"}
     if max_parallel is not None:
         settings["MAX_PARALLEL_CATALOGS"] = str(max_parallel)
     stack = LocalStack(tenant(specs, rate_limit=rate_limit), app_settings=settings)

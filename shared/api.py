@@ -17,13 +17,14 @@ import azure.functions as func
 
 from shared.config import Settings
 from shared.ids import instance_id_for, is_safe_instance_id
-from shared.orchestration import EVENT_CANCEL, ORCH_UPDATE
+from shared.orchestration import EVENT_CANCEL, ORCH_UPDATE, OUTCOMES
 from shared.telemetry import log_event
 
 __all__ = [
     "REQUEST_FIELDS",
     "RUNNING_STATES",
     "RequestError",
+    "StartResult",
     "UpdateRequest",
     "cancel_update",
     "describe_status",
@@ -104,6 +105,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse an object that names a key twice (which value was meant is anyone's guess)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise RequestError(key[:100] or "body", "appears more than once in the same object")
+        result[key] = value
+    return result
+
+
+# Characters no catalog or image name needs and that hide what a name really is: C0/C1 control
+# characters, DEL, bidirectional overrides and marks, and lone UTF-16 surrogates.
+FORBIDDEN_TEXT_CHARS = "\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_FORBIDDEN = re.compile(f"[{FORBIDDEN_TEXT_CHARS}]")
+
+
 def _text(value: Any, field: str, limit: int) -> str:
     if not isinstance(value, str):
         raise RequestError(field, "must be a string")
@@ -112,8 +129,10 @@ def _text(value: Any, field: str, limit: int) -> str:
         raise RequestError(field, "must not be empty")
     if len(value) > limit:  # as sent, like the OpenAPI maxLength (not after trimming)
         raise RequestError(field, f"must be at most {limit} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise RequestError(field, "must not contain control characters")
+    if _FORBIDDEN.search(text):
+        raise RequestError(
+            field, "must not contain control characters, bidirectional marks or lone surrogates"
+        )
     return text
 
 
@@ -138,7 +157,11 @@ def parse_update_request(body: bytes, settings: Settings) -> UpdateRequest:
             "body", f"is larger than {settings.max_request_body_bytes} bytes", status=413
         )
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(
+            body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
+    except RequestError:
+        raise  # a duplicate key, already named
     except UnicodeDecodeError:
         raise RequestError("body", "must be UTF-8 encoded JSON") from None
     except RecursionError:
@@ -254,22 +277,71 @@ def _exists(status: Any) -> bool:
     return bool(status) and bool(_runtime_status(status))
 
 
+@dataclass(frozen=True)
+class StartResult:
+    """What starting an update did: started, found a duplicate, or found a conflict."""
+
+    instance_id: str
+    duplicate: bool
+    conflict: RequestError | None = None
+
+
+# Request options that change what Citrix is asked to do (compared for running duplicates).
+_OPTION_FIELDS = ("vdaUpdateDelay", "citrixPrepared", "warningTitle", "warningMessage")
+
+
+def _conflict(existing: Any, request: UpdateRequest, settings: Settings) -> RequestError | None:
+    """A running instance for the same catalogs and image, asked with other options."""
+    if request.force:
+        return RequestError(
+            "force", "cannot restart an update that is still running; cancel it first", 409
+        )
+    raw = getattr(existing, "input_", None)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    running = (raw or {}).get("options") if isinstance(raw, dict) else None
+    if not isinstance(running, dict):
+        return None
+    wanted = orchestration_input(request, settings, "http")["options"]
+    for name in _OPTION_FIELDS:
+        if running.get(name) != wanted.get(name):
+            return RequestError(
+                name,
+                f"the same update is already running with {name}={running.get(name)!r}; "
+                "cancel it first, or repeat the request with the running options",
+                409,
+            )
+    return None
+
+
 async def start_update(
     client: Any, request: UpdateRequest, settings: Settings, *, source: str
-) -> tuple[str, bool]:
-    """Start the update, or find the instance already doing it. Returns (instance id,
-    duplicate)."""
+) -> StartResult:
+    """Start the update, or find the instance already doing it.
+
+    Running instance: a duplicate (or a 409 conflict when asked with other options or
+    ``force``). Finished successfully: a duplicate unless ``force``; a dry run is always
+    run afresh, since the catalog may have changed since the last plan."""
     customer = settings.citrix_customer_id or "default"
     instance_id = instance_id_for(
         customer, request.catalogs, request.image, dry_run=request.dry_run
     )
-    existing = await client.get_status(instance_id)
+    existing = await client.get_status(instance_id, show_input=True)
     duplicate = False
     if _exists(existing):
         runtime = _runtime_status(existing)
         output = existing.output if isinstance(existing.output, dict) else {}
         finished_ok = runtime == "Completed" and output.get("outcome") in _SUCCESS_OUTCOMES
-        duplicate = runtime in RUNNING_STATES or (finished_ok and not request.force)
+        if runtime in RUNNING_STATES:
+            conflict = _conflict(existing, request, settings)
+            if conflict is not None:
+                return StartResult(instance_id, duplicate=False, conflict=conflict)
+            duplicate = True
+        else:
+            duplicate = finished_ok and not request.force and not request.dry_run
     if not duplicate:
         try:
             await client.start_new(
@@ -294,7 +366,7 @@ async def start_update(
         dryRun=request.dry_run,
         catalogCount=len(request.catalogs),
     )
-    return instance_id, duplicate
+    return StartResult(instance_id, duplicate)
 
 
 def json_response(
@@ -338,8 +410,18 @@ async def start_update_from_http(
         request = parse_update_request(req.get_body() or b"", settings)
     except RequestError as exc:
         return error_response(exc.status, exc.field, exc.reason)
-    instance_id, duplicate = await start_update(client, request, settings, source="http")
+    started = await start_update(client, request, settings, source="http")
+    instance_id, duplicate = started.instance_id, started.duplicate
     url = _status_url(req, instance_id)
+    if started.conflict is not None:
+        return json_response(
+            {
+                "error": {"field": started.conflict.field, "reason": started.conflict.reason},
+                "instanceId": instance_id,
+                "statusUrl": url,
+            },
+            409,
+        )
     body = {
         "instanceId": instance_id,
         "statusUrl": url,
@@ -419,15 +501,19 @@ async def get_update(client: Any, instance_id: str) -> func.HttpResponse:
 
 _CHILD_ID = re.compile(r"-c\d+$")
 
-_LIST_FILTERS: dict[str, tuple[str, ...]] = {
-    "running": ("Running", "Pending", "ContinuedAsNew"),
-    "completed": ("Completed",),
-    "failed": ("Failed", "Terminated"),
+# status filter -> which outcomes it lists (None = still running).
+_LIST_FILTERS: dict[str, frozenset[str | None]] = {
+    "running": frozenset({None}),
+    "completed": frozenset(OUTCOMES),
+    "succeeded": frozenset({"succeeded", "already_current"}),
+    "failed": frozenset({"failed", "timed_out", "cancelled", "rejected"}),
 }
 
 
 async def list_updates(client: Any, params: dict[str, str]) -> func.HttpResponse:
-    """``GET /api/updates?status=running|completed|failed&top=N``."""
+    """``GET /api/updates?status=all|running|completed|succeeded|failed&top=N``: filters go by
+    outcome (an update that ended ``rejected`` is ``failed`` even though its orchestration
+    completed normally)."""
     import azure.durable_functions as df
 
     wanted = (params.get("status") or "all").lower()
@@ -439,14 +525,16 @@ async def list_updates(client: Any, params: dict[str, str]) -> func.HttpResponse
         return error_response(400, "top", "must be an integer")
     if not 1 <= top <= 500:
         return error_response(400, "top", "must be between 1 and 500")
-    if wanted == "all":
-        statuses = await client.get_status_all()
-    else:
-        runtime = [df.OrchestrationRuntimeStatus(s) for s in _LIST_FILTERS[wanted]]
+    if wanted == "running":
+        runtime = [df.OrchestrationRuntimeStatus(s) for s in sorted(RUNNING_STATES)]
         statuses = await client.get_status_by(runtime_status=runtime)
+    else:
+        statuses = await client.get_status_all()
     described = [describe_status(s) for s in statuses if _exists(s)]
     # Sub-orchestrations of multi-catalog updates show up in their parent's results.
     described = [d for d in described if not _CHILD_ID.search(str(d["instanceId"]))]
+    if wanted != "all":
+        described = [d for d in described if d["outcome"] in _LIST_FILTERS[wanted]]
     described.sort(key=lambda d: d.get("createdTime") or "", reverse=True)
     return json_response({"updates": described[:top], "count": len(described)})
 

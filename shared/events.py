@@ -304,8 +304,10 @@ async def handle_event(event: Any, client: Any, settings: Settings) -> list[tupl
     try:
         routes = parse_routes(settings.routes)
     except ConfigError as exc:
-        logger.error("EVENT_ROUTES is invalid, event %s ignored: %s", as_dict.get("id"), exc)
-        routes = []
+        # Fail the delivery rather than drop the event: Event Grid retries it (and dead-letters
+        # it when configured) while the operator fixes the setting; /api/health names it.
+        logger.error("EVENT_ROUTES is invalid, event %s not processed: %s", as_dict.get("id"), exc)
+        raise RuntimeError(f"EVENT_ROUTES is invalid: {exc}") from None
     plan = plan_event(as_dict, settings, routes)
     if plan.ignored is not None:
         log_event(
@@ -319,5 +321,12 @@ async def handle_event(event: Any, client: Any, settings: Settings) -> list[tupl
         return []
     started: list[tuple[str, bool]] = []
     for request in plan.requests:
-        started.append(await start_update(client, request, settings, source="eventgrid"))
+        result = await start_update(client, request, settings, source="eventgrid")
+        if result.conflict is not None:
+            # The same catalogs are already being updated to this image with other options
+            # (the route changed meanwhile): leave the running update alone.
+            logger.warning(
+                "event %s: %s (instance %s)", plan.event_id, result.conflict, result.instance_id
+            )
+        started.append((result.instance_id, result.duplicate or result.conflict is not None))
     return started

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 import azure.functions as func
 
@@ -29,8 +30,14 @@ def health_response() -> func.HttpResponse:
     try:
         settings = get_settings()
     except ConfigError as exc:
-        return json_response({"healthy": False, "problems": [str(exc)]}, 503)
+        body = {
+            "status": "unhealthy",
+            "checks": {"configuration": {"ok": False, "problems": [str(exc)]}},
+        }
+        return json_response(body, 503)
     route_problem = _route_problem(settings)
+    if route_problem:
+        settings = replace(settings, problems=(*settings.problems, route_problem))
     token_check: Callable[[], None] | None = None
     source: KeyVaultSecretSource
     try:
@@ -45,9 +52,6 @@ def health_response() -> func.HttpResponse:
         logger.warning("health: services could not be built: %s", exc)
         source = KeyVaultSecretSource(settings)
     status, body = check_health(settings, source, token_check)
-    if route_problem:
-        body.setdefault("problems", []).append(route_problem)
-        status = 503
     return json_response(body, status)
 
 

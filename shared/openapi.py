@@ -30,9 +30,12 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "openapi.json"),
 )
 
-# What the validator accepts: after trimming surrounding whitespace, at least one character and no
-# control characters (C0 or DEL).
-_TEXT_PATTERN = "^\\s*[^\\s\\x00-\\x1f\\x7f](?:[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f])?\\s*$"
+# What the validator accepts: after trimming surrounding whitespace, at least one character and
+# none of the validator's forbidden characters (control characters, bidirectional marks), written
+# as regex escapes. Lone surrogates, which the validator also refuses, are left out: they are not
+# Unicode scalar values, so regex engines (and UTF-8) cannot express them.
+_BAD = "\\x00-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
+_TEXT_PATTERN = f"^\\s*[^\\s{_BAD}](?:[^{_BAD}]*[^\\s{_BAD}])?\\s*$"
 _NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": _TEXT_PATTERN}
 
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -150,6 +153,11 @@ def openapi_document() -> dict[str, Any]:
                     ),
                     "400": _json(_ERROR, "Invalid request: the field and the reason."),
                     "401": unauthorized,
+                    "409": _json(
+                        _ERROR,
+                        "The same update is already running with other options (the field "
+                        "names the first that differs), or `force` was asked for a running one.",
+                    ),
                     "413": _json(_ERROR, "Body too large."),
                 },
             },
@@ -162,7 +170,7 @@ def openapi_document() -> dict[str, Any]:
                         "in": "query",
                         "schema": {
                             "type": "string",
-                            "enum": ["all", "running", "completed", "failed"],
+                            "enum": ["all", "running", "completed", "succeeded", "failed"],
                         },
                     },
                     {

@@ -87,3 +87,18 @@ def test_instance_ids_are_stable_and_safe():
         "cust", ["Finance"], "x"
     )
     assert not is_safe_instance_id("../etc")
+
+
+def test_duplicate_keys_are_refused():
+    """A key given twice is a 400 naming it (which value was meant is anyone's guess)."""
+    with pytest.raises(RequestError) as info:
+        parse_update_request(b'{"catalog": "a", "image": "x", "catalog": "b"}', SETTINGS)
+    assert info.value.field == "catalog"
+
+
+@pytest.mark.parametrize("name", ["Fin\u202eance", "a\u2066b", "x\u0085y", "\ud800ab"])
+def test_bidi_marks_c1_controls_and_lone_surrogates_are_refused(name):
+    """Names that hide what they are (bidi overrides, C1 controls, lone surrogates) are 400s."""
+    with pytest.raises(RequestError) as info:
+        parse({"catalog": name, "image": "x"})
+    assert info.value.field == "catalog"

@@ -402,3 +402,63 @@ def test_multi_catalog_update_respects_the_concurrency_cap(make_stack):
     posts = [r for r in stack.citrix_requests() if r["path"].endswith("$updateImage")]
     assert len(posts) == 2
     assert posts[1]["time"] - posts[0]["time"] >= 90 * 60  # the second waited for the first
+
+
+def test_dry_run_is_planned_afresh_each_time(make_stack):
+    """A repeated dry run is run again (the catalog may have changed), never a stale duplicate."""
+    stack, client = make_stack()
+    first = client.start({**REQUEST, "dryRun": True})
+    stack.run_until_idle()
+    client.start(REQUEST)
+    stack.run_until_idle()
+    again = client.start({**REQUEST, "dryRun": True})
+    assert again["duplicate"] is False and again["instanceId"] == first["instanceId"]
+    stack.run_until_idle()
+    assert client.status(again["instanceId"])["outcome"] == "already_current"
+
+
+def test_same_update_with_other_options_while_running_is_409(make_stack):
+    """Asking for a running update with another delay, or with force, is a 409 naming the field;
+    the same options are a plain duplicate."""
+    stack, client = make_stack()
+    first = client.start(REQUEST)
+    stack.durable.run_until_idle(max_virtual_seconds=600)
+    code, answer = client.call("POST", "/api/updates", {**REQUEST, "vdaUpdateDelay": 0})
+    assert code == 409 and answer["error"]["field"] == "vdaUpdateDelay"
+    assert "60" in answer["error"]["reason"] and answer["instanceId"] == first["instanceId"]
+    code, answer = client.call("POST", "/api/updates", {**REQUEST, "force": True})
+    assert code == 409 and answer["error"]["field"] == "force"
+    assert client.start(REQUEST)["duplicate"] is True
+    stack.run_until_idle()
+    assert client.updates_submitted(FINANCE) == 1
+
+
+def test_list_filters_go_by_outcome(make_stack):
+    """A rejected update is listed under failed and not under succeeded, and vice versa."""
+    stack, client = make_stack()
+    good = client.start(REQUEST)
+    bad = client.start({**REQUEST, "catalog": "Nope-Desktops"})
+    stack.run_until_idle()
+
+    def listed(status: str) -> list[str]:
+        code, body = client.call("GET", f"/api/updates?status={status}")
+        assert code == 200
+        return [u["instanceId"] for u in body["updates"]]
+
+    assert listed("failed") == [bad["instanceId"]]
+    assert listed("succeeded") == [good["instanceId"]]
+    assert sorted(listed("completed")) == sorted([good["instanceId"], bad["instanceId"]])
+    assert listed("running") == []
+
+
+def test_invalid_routes_fail_the_delivery_and_show_in_health(make_stack):
+    """With broken EVENT_ROUTES the event is not dropped: delivery fails (Event Grid retries)
+    and /api/health reports the setting as a configuration problem."""
+    stack, client = make_stack(app_settings={"EVENT_ROUTES": '[{"gallery": "g"}]'})
+    status, _ = stack.functions.deliver_event_grid("on_image_version_event", gallery_event())
+    assert status == 500
+    assert stack.durable.list_instances() == []
+    code, health = client.call("GET", "/api/health")
+    assert code == 503 and health["status"] != "healthy"
+    assert not health["checks"]["configuration"]["ok"]
+    assert "EVENT_ROUTES[0]" in health["checks"]["configuration"]["problems"][0]
