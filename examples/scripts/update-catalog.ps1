@@ -166,7 +166,7 @@ while ($true) {
     foreach ($res in @($st.results)) {
       if ($null -eq $res) { continue }
       $name = 'catalog'
-      foreach ($n in 'catalog', 'catalogName', 'catalogId') { if ($res.PSObject.Properties[$n] -and $res.$n) { $name = $res.$n; break } }
+      if ($res.catalog) { foreach ($n in 'name', 'ref', 'id') { if ($res.catalog.PSObject.Properties[$n] -and $res.catalog.$n) { $name = $res.catalog.$n; break } } }
       $text = "  ${name}: $($res.outcome)"
       if ($res.PSObject.Properties['error'] -and $res.error -and $res.error.message) { $text += " - $($res.error.message)" }
       $summary += $text

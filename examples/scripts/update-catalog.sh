@@ -184,7 +184,7 @@ while :; do
     pause="$(retry_after)"
     continue
   fi
-  summary="$(jq -r '[.results[]? | select(. != null) | "  \(.catalog // .catalogName // .catalogId // "catalog"): \(.outcome // "?")\(if .error.message then " - " + .error.message else "" end)"] | join("\n")' "$body_out")"
+  summary="$(jq -r '[.results[]? | select(. != null) | "  \(.catalog.name // .catalog.ref // .catalog.id // "catalog"): \(.outcome // "?")\(if .error.message then " - " + .error.message else "" end)"] | join("\n")' "$body_out")"
   case "$outcome" in
     succeeded|already_current)
       echo "update-catalog: $outcome"

@@ -49,7 +49,9 @@ def running(progress: int, retry_after: str = "3") -> Reply:
 def finished(outcome: str, error: dict[str, str] | None = None) -> Reply:
     body: dict[str, Any] = {"instanceId": "cu-abc", "runtimeStatus": "Completed"}
     body |= {"outcome": outcome, "phase": "done", "progress": 100, "error": error}
-    body["results"] = [{"catalog": "Win11 Pool", "outcome": outcome, "error": error}]
+    body["results"] = [
+        {"catalog": {"ref": "Win11 Pool", "name": "Win11 Pool"}, "outcome": outcome, "error": error}
+    ]
     return 200, body, {}
 
 
@@ -149,6 +151,7 @@ def test_success_posts_the_body_polls_own_host_and_honours_retry_after(api, fake
     assert [r["path"] for r in api.requests[1:]] == ["/api/updates/cu-abc"] * 3
     assert sleeps(fake_sleep) == [7, 3, 4]
     assert "succeeded" in result.stdout and "10%" in result.stdout
+    assert "  Win11 Pool: succeeded" in result.stdout  # the catalog by name, not as raw JSON
     assert KEY not in result.stdout + result.stderr
 
 
