@@ -13,6 +13,7 @@ help:
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - run the benchmarks and write bench/RESULTS.md"
 	@echo "make serve  - run the simulator, Key Vault emulator, durable host and functions host on loopback"
+	@echo "              (SPEED=60: simulated seconds per real second; logs at INFO)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +34,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m local demo
 
+SPEED ?= 60
 serve: $(STAMP)
-	$(PY) -m local serve
+	$(PY) -m local -v serve --speed $(SPEED)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

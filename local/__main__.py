@@ -18,7 +18,9 @@ from typing import Any
 
 import requests
 
+from local.citrix_simulator import ScenarioError
 from local.stack import LocalStack, load_json
+from shared.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     handler: Any = args.handler
-    return int(handler(args))
+    try:
+        return int(handler(args))
+    except (ConfigError, ScenarioError, OSError, json.JSONDecodeError) as exc:
+        # A bad scenario, setting or file: say what, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -172,7 +179,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "-H 'Content-Type: application/json' "
             f"-d @{SCENARIOS / 'request.json'}"
         )
-        print("Watch it (use the statusUrl from the answer):")
+        print("Watch it: GET the statusUrl from the answer, or list every update:")
         print(f"  curl -s -H 'x-functions-key: {key}' '{stack.functions_url}/api/updates'")
         print("\nCtrl-C stops everything.")
         sys.stdout.flush()
