@@ -127,7 +127,7 @@ class Settings:
     http_timeout_seconds: float = 30.0
     retry_budget_seconds: float = 120.0
     # Client-side pacing per worker process, below the tenant's gateway limit; 0 turns it off.
-    max_requests_per_second: int = 8
+    max_requests_per_second: float = 8.0
     # -1: machines take the new image at their next natural restart (no forced reboot).
     default_vda_update_delay: int = -1
     poll_min_interval_seconds: int = 30
@@ -171,6 +171,18 @@ class Settings:
                 raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
             return number
 
+        def number(name: str, default: float, low: float, high: float) -> float:
+            raw = text(name)
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+            if not low <= value <= high:  # also refuses nan
+                raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw}")
+            return value
+
         routes_raw = text(ENV_ROUTES)
         routes: tuple[dict[str, Any], ...] = ()
         if routes_raw:
@@ -200,7 +212,7 @@ class Settings:
             token_safety_margin_seconds=float(integer(ENV_TOKEN_SAFETY_MARGIN, 300, 0, 1800)),
             http_timeout_seconds=float(integer(ENV_HTTP_TIMEOUT, 30, 1, 300)),
             retry_budget_seconds=float(integer(ENV_RETRY_BUDGET, 120, 0, 1800)),
-            max_requests_per_second=integer(ENV_MAX_RPS, 8, 0, 1000),
+            max_requests_per_second=number(ENV_MAX_RPS, 8.0, 0.0, 1000.0),
             default_vda_update_delay=integer(ENV_VDA_UPDATE_DELAY, -1, -1, 10080),
             poll_min_interval_seconds=poll_min,
             poll_max_interval_seconds=poll_max,

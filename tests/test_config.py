@@ -52,3 +52,13 @@ def test_loopback_lookalike_host_is_refused():
     """http://localhost.example.com is not loopback and must not pass as the simulator."""
     with pytest.raises(ConfigError):
         resolve_api_base("http://localhost.example.com")
+
+
+@pytest.mark.parametrize("value", ["fast", "nan", "-1", "1e9"])
+def test_pacing_rate_must_be_a_sane_number(value):
+    """CITRIX_MAX_REQUESTS_PER_SECOND takes fractions but refuses junk, NaN and out-of-range."""
+    assert (
+        Settings.from_env({"CITRIX_MAX_REQUESTS_PER_SECOND": "0.5"}).max_requests_per_second == 0.5
+    )
+    with pytest.raises(ConfigError, match="CITRIX_MAX_REQUESTS_PER_SECOND"):
+        Settings.from_env({"CITRIX_MAX_REQUESTS_PER_SECOND": value})
