@@ -211,17 +211,20 @@ class CatalogServiceClient:
 
     # ------------------------------------------------------------------ operations
 
-    def _listed(self, key: str, load: Callable[[], list[Any]]) -> list[Any]:
-        """``load()``, reused for ``listing_cache_seconds`` (one loader at a time per key)."""
+    def _listed(
+        self, key: str, load: Callable[[], list[Any]], *, fresh: bool = False
+    ) -> tuple[list[Any], bool]:
+        """``load()``, reused for ``listing_cache_seconds`` (one loader at a time per key).
+        Returns the items and whether they came from the cache; ``fresh`` skips the cache."""
         if self._listing_ttl <= 0:
-            return load()
+            return load(), False
         with self._listing_lock:
             cached = self._listings.get(key)
-            if cached is not None and self._clock.time() < cached[0]:
-                return list(cached[1])
-            fresh = load()
-            self._listings[key] = (self._clock.time() + self._listing_ttl, fresh)
-            return list(fresh)
+            if not fresh and cached is not None and self._clock.time() < cached[0]:
+                return list(cached[1]), True
+            items = load()
+            self._listings[key] = (self._clock.time() + self._listing_ttl, items)
+            return list(items), False
 
     def get_site_id(self) -> str:
         """The customer's (single) site id, looked up once per client."""
@@ -242,7 +245,9 @@ class CatalogServiceClient:
 
     def list_catalogs(self, site_id: str) -> list[Catalog]:
         """All catalogs of the site."""
+        return self._catalogs(site_id)[0]
 
+    def _catalogs(self, site_id: str, *, fresh: bool = False) -> tuple[list[Catalog], bool]:
         def load() -> list[Catalog]:
             result = self._call("GET", self._site_url(site_id, "catalogs"), what="list catalogs")
             return [
@@ -250,7 +255,7 @@ class CatalogServiceClient:
                 for item in items_of(self._body(result), "catalogs")
             ]
 
-        return self._listed(f"catalogs:{site_id}", load)
+        return self._listed(f"catalogs:{site_id}", load, fresh=fresh)
 
     def get_catalog(self, site_id: str, catalog_id: str) -> Catalog:
         """One catalog by id."""
@@ -263,11 +268,25 @@ class CatalogServiceClient:
         )
 
     def find_catalog(self, site_id: str, id_or_name: str) -> Catalog:
-        """A catalog by exact id, else by case-insensitive name (exactly one must match)."""
+        """A catalog by exact id, else by case-insensitive name (exactly one must match).
+
+        A reused listing is trusted only for a catalog it shows ready for an update; anything
+        else (no match, busy, error) is looked up again before it is reported."""
         if not isinstance(id_or_name, str) or not id_or_name.strip():
             raise CitrixInvalidInputError("catalog id or name must be a non-empty string")
-        wanted = id_or_name.strip()
-        catalogs = self.list_catalogs(site_id)
+        catalogs, cached = self._catalogs(site_id)
+        if cached:
+            try:
+                found = self._match_catalog(catalogs, id_or_name.strip())
+            except CitrixLookupError:
+                found = None
+            if found is not None and found.state.lower() in ("active", "inputrequired"):
+                return found
+            catalogs, _ = self._catalogs(site_id, fresh=True)
+        return self._match_catalog(catalogs, id_or_name.strip())
+
+    @staticmethod
+    def _match_catalog(catalogs: list[Catalog], wanted: str) -> Catalog:
         by_id = [c for c in catalogs if c.id == wanted] or [
             c for c in catalogs if c.id.lower() == wanted.lower()
         ]
@@ -291,7 +310,9 @@ class CatalogServiceClient:
 
     def list_images(self, site_id: str) -> list[Image]:
         """All images of the site, own (customer-prepared) and Citrix-prepared."""
+        return self._images(site_id)[0]
 
+    def _images(self, site_id: str, *, fresh: bool = False) -> tuple[list[Image], bool]:
         def load() -> list[Image]:
             result = self._call(
                 "GET",
@@ -301,7 +322,7 @@ class CatalogServiceClient:
             )
             return [Image.from_api(item) for item in items_of(self._body(result), "overviews")]
 
-        return self._listed(f"images:{site_id}", load)
+        return self._listed(f"images:{site_id}", load, fresh=fresh)
 
     def get_image(self, site_id: str, image_id: str) -> Image:
         """One image by id."""
@@ -313,11 +334,22 @@ class CatalogServiceClient:
 
     def find_image(self, site_id: str, id_or_name: str, *, require_ready: bool = True) -> Image:
         """An image by exact id, else by case-insensitive id or name; with ``require_ready``
-        an image that is not ``Ready`` raises CitrixImageNotReadyError naming its state."""
+        an image that is not ``Ready`` raises CitrixImageNotReadyError naming its state.
+
+        A reused listing is trusted only when it settles the question; a missing or not-ready
+        image (say, one published seconds ago) is looked up again before it is reported."""
         if not isinstance(id_or_name, str) or not id_or_name.strip():
             raise CitrixInvalidInputError("image id or name must be a non-empty string")
-        wanted = id_or_name.strip()
-        images = self.list_images(site_id)
+        images, cached = self._images(site_id)
+        if cached:
+            try:
+                return self._match_image(images, id_or_name.strip(), require_ready)
+            except (CitrixLookupError, CitrixImageNotReadyError):
+                images, _ = self._images(site_id, fresh=True)
+        return self._match_image(images, id_or_name.strip(), require_ready)
+
+    @staticmethod
+    def _match_image(images: list[Image], wanted: str, require_ready: bool) -> Image:
         found = [i for i in images if i.id == wanted] or [
             i for i in images if i.id.lower() == wanted.lower()
         ]

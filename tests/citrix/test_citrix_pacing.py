@@ -15,18 +15,30 @@ from shared.citrix.pacing import RequestPacer, shared_pacer
 from shared.credentials import ClientCredentials
 
 
-def test_pacer_spaces_requests_and_honours_a_hold():
-    """Turns are 1/rate apart on the clock; a hold pushes everyone past the told time."""
+def test_pacer_allows_a_burst_then_keeps_every_second_under_the_rate():
+    """An idle client sends ``rate`` requests at once, then no second holds more than ``rate``;
+    a hold pushes everyone past the told time."""
     clock = VirtualClock(start=1000.0)
     pacer = RequestPacer(4, clock)
     times = []
-    for _ in range(5):
+    for _ in range(10):
         pacer.wait_turn()
-        times.append(clock.time())
-    assert [round(t - 1000.0, 3) for t in times] == [0.0, 0.25, 0.5, 0.75, 1.0]
+        times.append(round(clock.time() - 1000.0, 3))
+    assert times == [0.0, 0.0, 0.0, 0.0, 1.1, 1.1, 1.1, 1.1, 2.2, 2.2]
     pacer.hold(10)
     pacer.wait_turn()
-    assert clock.time() >= times[-1] + 10
+    assert clock.time() >= 1000.0 + times[-1] + 10
+
+
+def test_fractional_rates_space_single_requests():
+    """Half a request per second is one request every two seconds (plus the 10% guard)."""
+    clock = VirtualClock(start=0.0)
+    pacer = RequestPacer(0.5, clock)
+    stamps = []
+    for _ in range(3):
+        pacer.wait_turn()
+        stamps.append(clock.time())
+    assert [round(t, 3) for t in stamps] == [0.0, 2.2, 4.4]
 
 
 def test_shared_pacer_is_one_per_host_and_clock():
@@ -118,5 +130,27 @@ def test_site_id_and_listings_are_reused(start_sim, scenario, clock):
     assert sim.count("GET", "*/images") == 1
     clock.advance(16)
     client.find_catalog(SITE, "Finance-Desktops")
+    assert sim.count("GET", "*/catalogs") == 2
+    session.close()
+
+
+def test_reused_listing_is_rechecked_before_a_miss_or_a_busy_catalog(start_sim, scenario, clock):
+    """An image published after the listing was cached, or a catalog the cache shows busy,
+    is looked up afresh instead of being reported from stale data."""
+    scenario["images"].append(
+        {"id": "img-new", "name": "win11-new", "state": "Ready", "appearAfterMinutes": 0.1}
+    )
+    scenario["catalogs"][1].update(state="Processing", busyUntilMinutes=0.1)
+    sim = start_sim(scenario)
+    client, session = _client(sim, clock, listing_cache_seconds=15)
+    client.find_image(SITE, "win11-23h2-v1")  # caches a listing without the new image
+    busy = client.find_catalog(SITE, scenario["catalogs"][1]["name"])  # cached as Processing
+    assert busy.state == "Processing"
+    clock.advance(10)  # the image appears and the catalog settles; the cache is still young
+    assert client.find_image(SITE, "win11-new").id == "img-new"
+    assert sim.count("GET", "*/images") == 2
+    assert client.find_catalog(SITE, scenario["catalogs"][1]["name"]).state == "Active"
+    assert sim.count("GET", "*/catalogs") == 2
+    client.find_catalog(SITE, scenario["catalogs"][1]["name"])  # ready in the cache: reused
     assert sim.count("GET", "*/catalogs") == 2
     session.close()
