@@ -17,13 +17,14 @@ import azure.functions as func
 
 from shared.config import Settings
 from shared.ids import instance_id_for, is_safe_instance_id
-from shared.orchestration import EVENT_CANCEL, ORCH_UPDATE, OUTCOMES
+from shared.orchestration import CHILD_SUFFIX, EVENT_CANCEL, ORCH_UPDATE, OUTCOMES
 from shared.telemetry import log_event
 
 __all__ = [
     "REQUEST_FIELDS",
     "RUNNING_STATES",
     "RequestError",
+    "StartError",
     "StartResult",
     "UpdateRequest",
     "cancel_update",
@@ -277,6 +278,10 @@ def _exists(status: Any) -> bool:
     return bool(status) and bool(_runtime_status(status))
 
 
+class StartError(RuntimeError):
+    """The Durable runtime refused to start the orchestration (storage or host trouble)."""
+
+
 @dataclass(frozen=True)
 class StartResult:
     """What starting an update did: started, found a duplicate, or found a conflict."""
@@ -354,7 +359,7 @@ async def start_update(
             if _exists(again) and _runtime_status(again) in RUNNING_STATES:
                 duplicate = True
             else:
-                raise RuntimeError(f"could not start orchestration {instance_id}") from exc
+                raise StartError(f"could not start update {instance_id}: {exc}") from exc
     log_event(
         logger,
         "update.requested",
@@ -410,7 +415,11 @@ async def start_update_from_http(
         request = parse_update_request(req.get_body() or b"", settings)
     except RequestError as exc:
         return error_response(exc.status, exc.field, exc.reason)
-    started = await start_update(client, request, settings, source="http")
+    try:
+        started = await start_update(client, request, settings, source="http")
+    except StartError as exc:
+        logger.error("%s", exc)
+        return error_response(503, None, "the update could not be started; try again shortly")
     instance_id, duplicate = started.instance_id, started.duplicate
     url = _status_url(req, instance_id)
     if started.conflict is not None:
@@ -499,7 +508,7 @@ async def get_update(client: Any, instance_id: str) -> func.HttpResponse:
     return json_response(described, 200, headers)
 
 
-_CHILD_ID = re.compile(r"-c\d+$")
+_CHILD_ID = re.compile(re.escape(CHILD_SUFFIX) + r"\d+$")
 
 # status filter -> which outcomes it lists (None = still running).
 _LIST_FILTERS: dict[str, frozenset[str | None]] = {

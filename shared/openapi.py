@@ -159,6 +159,7 @@ def openapi_document() -> dict[str, Any]:
                         "names the first that differs), or `force` was asked for a running one.",
                     ),
                     "413": _json(_ERROR, "Body too large."),
+                    "503": _json(_ERROR, "The Durable runtime could not start the update."),
                 },
             },
             "get": {

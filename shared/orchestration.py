@@ -63,7 +63,6 @@ _TRANSIENT_CATEGORIES = frozenset(
 )
 _READY_STATES = frozenset({"active", "inputrequired"})
 _BUSY_STATES = frozenset({"processing", "predeployment"})
-_IMAGE_DEAD_STATES = frozenset({"failed", "azureresourcesnotfound"})
 _PREPARE_ATTEMPTS = 4
 _SUBMIT_ATTEMPTS = 3
 
@@ -82,9 +81,12 @@ _DEFAULT_POLICY: dict[str, Any] = {
 }
 
 
+CHILD_SUFFIX = ".cat"  # "." never occurs in a parent id (see shared/ids.py)
+
+
 def child_instance_id(parent_id: str, index: int) -> str:
     """Instance id of the sub-orchestration for the ``index``-th catalog of ``parent_id``."""
-    return f"{parent_id}-c{index}"
+    return f"{parent_id}{CHILD_SUFFIX}{index}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,6 +124,8 @@ def _run_many(context: Context, job: dict[str, Any], catalogs: list[str]) -> Gen
     results: list[dict[str, Any] | None] = [None] * len(catalogs)
     pending: dict[int, Any] = {}
     queue = list(range(len(catalogs)))
+    cancel = context.wait_for_external_event(EVENT_CANCEL)
+    cancelled = False
 
     def status(phase: str) -> dict[str, Any]:
         done = [r for r in results if r is not None]
@@ -131,13 +135,15 @@ def _run_many(context: Context, job: dict[str, Any], catalogs: list[str]) -> Gen
         return {
             "phase": phase,
             "image": job.get("image"),
-            "catalogs": catalogs,
+            # Names shortened: custom status must stay well under Durable's 16 KB.
+            "catalogs": [str(c)[:40] for c in catalogs],
             "children": children,
             "done": len(done),
             "total": len(catalogs),
             "counts": counts,
             "message": f"{len(done)} of {len(catalogs)} catalogs finished"
-            + (f", {len(pending)} updating" if pending else ""),
+            + (f", {len(pending)} updating" if pending else "")
+            + (", cancel requested" if cancelled else ""),
         }
 
     while queue or pending:
@@ -149,7 +155,22 @@ def _run_many(context: Context, job: dict[str, Any], catalogs: list[str]) -> Gen
                 ORCH_CATALOG, child, instance_id=children[index]
             )
         context.set_custom_status(status("updating"))
-        winner = yield context.task_any(list(pending.values()))
+        waiting = list(pending.values()) + ([] if cancelled else [cancel])
+        winner = yield context.task_any(waiting)
+        if winner is cancel:
+            # Catalogs not started yet are never submitted; the running ones get the cancel
+            # event from the API themselves and end as soon as they see it.
+            cancelled = True
+            for index in queue:
+                results[index] = _result(
+                    "cancelled",
+                    {"ref": catalogs[index]},
+                    {"ref": job.get("image")},
+                    category="cancelled",
+                    message="cancelled before anything was submitted to Citrix for this catalog",
+                )
+            queue.clear()
+            continue
         for index, task in list(pending.items()):
             if task is winner or task.is_completed:
                 del pending[index]
@@ -369,6 +390,13 @@ class _Run:
             return True
         return False
 
+    def pause(self, attempt: int, retry_after: float | None = None) -> Gen:
+        """Back off before trying again (attempt-based delay, at least ``retry_after``);
+        returns True if a cancel request arrived meanwhile."""
+        delay = next_poll_delay(self.poll, elapsed=0, attempt=attempt, retry_after=retry_after)
+        cancelled = yield from self.sleep(delay)
+        return cancelled
+
     def activity(self, name: str, payload: dict[str, Any]) -> Gen:
         """Call an activity; a crash in it becomes an ``internal`` failure value."""
         try:
@@ -413,8 +441,9 @@ def _prepare_and_submit(run: _Run) -> Gen:
     options = job.get("options") or {}
     run.set_status("preparing", "resolving the site, catalog and image")
 
-    image_wait_until = run.now + timedelta(minutes=int(policy["imageWaitMinutes"]))
-    busy_wait_until = run.now + timedelta(minutes=int(policy["busyWaitMinutes"]))
+    deadline = datetime.fromisoformat(carry["deadline"])
+    image_wait_until = min(deadline, run.now + timedelta(minutes=int(policy["imageWaitMinutes"])))
+    busy_wait_until = min(deadline, run.now + timedelta(minutes=int(policy["busyWaitMinutes"])))
     attempts = 0
     waits = 0
     prepared: dict[str, Any] = {}
@@ -436,6 +465,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
             if state.lower() in _READY_STATES:
                 break
             if state.lower() in _BUSY_STATES:
+                if run.now >= deadline:
+                    return _deadline_before_submit(run, f"catalog '{catalog.get('name')}'")
                 if run.now >= busy_wait_until:
                     return run.result(
                         "rejected",
@@ -451,9 +482,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
                     subState=catalog.get("subState"),
                     progress=catalog.get("progress"),
                 )
-                delay = next_poll_delay(run.poll, elapsed=0, attempt=waits)
                 waits += 1
-                if (yield from run.sleep(delay)):
+                if (yield from run.pause(waits - 1)):
                     return _cancelled(run, submitted=False)
                 continue
             return run.result(
@@ -465,13 +495,19 @@ def _prepare_and_submit(run: _Run) -> Gen:
                 statusMessage=catalog.get("statusMessage"),
             )
         category = str(prepared.get("category") or "internal")
+        # A just-published image may not be imported yet (not found) or still importing (not
+        # ready, in a state the client reports as transitional); any other state is final.
         waiting_for_image = (
             job.get("waitForImage")
             and prepared.get("subject") == "image"
-            and category in ("not_found", "image_not_ready")
-            and str(prepared.get("imageState") or "").lower() not in _IMAGE_DEAD_STATES
+            and (
+                category == "not_found"
+                or (category == "image_not_ready" and bool(prepared.get("retryable")))
+            )
         )
         if waiting_for_image:
+            if run.now >= deadline:
+                return _deadline_before_submit(run, f"the Citrix image '{job.get('image')}'")
             if run.now >= image_wait_until:
                 return run.result(
                     "failed",
@@ -480,9 +516,8 @@ def _prepare_and_submit(run: _Run) -> Gen:
                     f"{policy['imageWaitMinutes']} minutes: {prepared.get('message')}",
                 )
             run.set_status("waiting_for_image", str(prepared.get("message")))
-            delay = next_poll_delay(run.poll, elapsed=0, attempt=waits)
             waits += 1
-            if (yield from run.sleep(delay)):
+            if (yield from run.pause(waits - 1)):
                 return _cancelled(run, submitted=False)
             continue
         if category in _TRANSIENT_CATEGORIES and attempts + 1 < _PREPARE_ATTEMPTS:
@@ -490,10 +525,7 @@ def _prepare_and_submit(run: _Run) -> Gen:
             run.set_status(
                 "preparing", f"retrying after a transient error: {prepared.get('message')}"
             )
-            delay = next_poll_delay(
-                run.poll, elapsed=0, attempt=attempts, retry_after=prepared.get("retryAfter")
-            )
-            if (yield from run.sleep(delay)):
+            if (yield from run.pause(attempts, prepared.get("retryAfter"))):
                 return _cancelled(run, submitted=False)
             continue
         outcome = "rejected" if category in _REJECT_CATEGORIES else "failed"
@@ -587,7 +619,9 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
             break
         category = str(submitted.get("category") or "internal")
         carry["transactionId"] = submitted.get("transactionId") or transaction_id
-        if category == "outcome_unknown":
+        if category in ("outcome_unknown", "internal"):
+            # The POST may have reached Citrix (a lost answer, or the activity itself failed
+            # after sending): never resubmit before the catalog has been re-read.
             verdict = yield from _reconcile(run)
             if verdict == "running":
                 break
@@ -607,10 +641,7 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
         if submitted.get("retryable") and attempts + 1 < _SUBMIT_ATTEMPTS:
             # Only errors where nothing reached Citrix (refused connection, 429) are retryable.
             attempts += 1
-            delay = next_poll_delay(
-                run.poll, elapsed=0, attempt=attempts, retry_after=submitted.get("retryAfter")
-            )
-            if (yield from run.sleep(delay)):
+            if (yield from run.pause(attempts, submitted.get("retryAfter"))):
                 return _cancelled(run, submitted=False)
             continue
         outcome = "rejected" if category in _REJECT_CATEGORIES else "failed"
@@ -631,6 +662,7 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
             catalogName=carry.get("catalogName"),
             imageId=carry.get("imageId"),
             imageName=carry.get("imageName"),
+            transactionId=carry.get("transactionId"),
             vdaUpdateDelay=body["VdaUpdateDelay"],
         )
     run.set_status("monitoring", "Citrix accepted the update; watching the catalog")
@@ -638,13 +670,19 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
 
 
 def _reconcile(run: _Run) -> Gen:
-    """After a lost or 5xx answer to the POST: 'running' if the catalog took the update,
-    'resubmit' if it clearly did not, 'unknown' if we could not tell, 'cancelled'."""
+    """After a lost or failed answer to the POST: 'running' if the catalog took the update,
+    'resubmit' if two reads a poll interval apart show it did not, 'unknown' if we could not
+    tell, 'cancelled'. With ``async=true`` Citrix may show the update only after a moment, so
+    the catalog is never read straight away and one read is not enough to resubmit."""
     carry = run.carry
-    for attempt in range(int(run.policy["maxPollFailures"])):
+    unchanged_reads = 0
+    retry_after: float | None = None
+    for attempt in range(max(2, int(run.policy["maxPollFailures"]))):
         run.set_status(
             "reconciling", "the update request's answer was lost; re-reading the catalog"
         )
+        if (yield from run.pause(attempt, retry_after)):
+            return "cancelled"
         checked = yield from run.activity(
             ACT_CHECK,
             {
@@ -653,21 +691,20 @@ def _reconcile(run: _Run) -> Gen:
                 "targetImageId": carry["imageId"],
             },
         )
-        if checked.get("ok"):
-            catalog = checked.get("catalog") or {}
-            state = str(catalog.get("state") or "").lower()
-            if state in _BUSY_STATES:
-                return "running"
-            if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
-                return "running"  # already applied; the first poll will report success
-            if state in _READY_STATES:
-                return "resubmit"
+        if not checked.get("ok"):
+            retry_after = checked.get("retryAfter")
+            continue
+        catalog = checked.get("catalog") or {}
+        state = str(catalog.get("state") or "").lower()
+        if state in _BUSY_STATES:
+            return "running"
+        if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
+            return "running"  # already applied; the first poll will report success
+        if state not in _READY_STATES:
             return "unknown"
-        delay = next_poll_delay(
-            run.poll, elapsed=0, attempt=attempt, retry_after=checked.get("retryAfter")
-        )
-        if (yield from run.sleep(delay)):
-            return "cancelled"
+        unchanged_reads += 1
+        if unchanged_reads >= 2:
+            return "resubmit"
     return "unknown"
 
 
@@ -775,7 +812,9 @@ def _monitor(run: _Run) -> Gen:
             carry["unknown"] = 0
         else:
             carry["unknown"] = int(carry["unknown"]) + 1
-            if carry["unknown"] >= max_unknown:
+            # Same rule as shared.citrix.status.decide_unknown, not imported: that package pulls
+            # in requests, which the starters' cold start should not pay for.
+            if int(carry["unknown"]) >= max(1, max_unknown):
                 return run.result(
                     "failed",
                     category="catalog_state_unknown",
@@ -786,6 +825,15 @@ def _monitor(run: _Run) -> Gen:
                     subState=fields["subState"],
                 )
         run.set_status("monitoring", _plain_progress(fields), **fields)
+
+
+def _deadline_before_submit(run: _Run, waiting_for: str) -> dict[str, Any]:
+    return run.result(
+        "timed_out",
+        category="deadline",
+        message=f"the deadline ({run.job.get('deadlineMinutes')} minutes) passed while waiting "
+        f"for {waiting_for}; nothing was submitted to Citrix",
+    )
 
 
 def _cancelled(run: _Run, *, submitted: bool) -> dict[str, Any]:

@@ -462,3 +462,40 @@ def test_invalid_routes_fail_the_delivery_and_show_in_health(make_stack):
     assert code == 503 and health["status"] != "healthy"
     assert not health["checks"]["configuration"]["ok"]
     assert "EVENT_ROUTES[0]" in health["checks"]["configuration"]["problems"][0]
+
+
+def test_cancelling_a_multi_catalog_update_never_submits_queued_catalogs(make_stack):
+    """Cancel stops the running catalog's monitoring and the queued catalogs are never
+    submitted."""
+    stack, client = make_stack(app_settings={"MAX_PARALLEL_CATALOGS": "1"})
+    started = client.start(
+        {
+            "catalogs": ["Finance-Desktops", "Engineering-Workstations", "CallCenter-Apps"],
+            "image": "win11-23h2-v2",
+        }
+    )
+    stack.durable.run_until_idle(max_virtual_seconds=600)
+    code, _ = client.call("POST", f"/api/updates/{started['instanceId']}/cancel")
+    assert code == 202
+    stack.run_until_idle()
+    status = client.status(started["instanceId"])
+    assert status["outcome"] == "cancelled"
+    assert [r["outcome"] for r in status["results"]] == ["cancelled"] * 3
+    assert "before anything was submitted" in status["results"][2]["error"]["message"]
+    assert client.updates_submitted() == 1
+    assert client.updates_submitted(FINANCE) == 1
+
+
+def test_deadline_passing_while_the_catalog_is_busy_submits_nothing(make_stack):
+    """A busy catalog is not waited for past the deadline: timed_out, nothing submitted."""
+
+    def busy(scenario: dict[str, Any]) -> None:
+        by_name(scenario, "Finance-Desktops").update(state="Processing", busyUntilMinutes=50)
+
+    stack, client = make_stack(busy)
+    started = client.start({**REQUEST, "deadlineMinutes": 30})
+    stack.run_until_idle()
+    status = client.status(started["instanceId"])
+    assert status["outcome"] == "timed_out"
+    assert "nothing was submitted" in status["error"]["message"]
+    assert client.updates_submitted() == 0
