@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import azure.functions as func
 
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 def health_response() -> func.HttpResponse:
     """Run the health checks and answer 200 (healthy) or 503 with what is wrong."""
+    from shared.citrix import CitrixError
     from shared.health import check_health
     from shared.secrets import KeyVaultSecretSource, SecretError
 
@@ -48,9 +50,17 @@ def health_response() -> func.HttpResponse:
             services.token_provider.get_token()
 
         token_check = check_token
-    except (SecretError, ConfigError) as exc:
+    except (SecretError, ConfigError, CitrixError) as exc:
+        # E.g. the customer id secret is missing or malformed: still check the vault itself.
         logger.warning("health: services could not be built: %s", exc)
-        source = KeyVaultSecretSource(settings)
+        fallback = KeyVaultSecretSource(settings)
+        try:
+            report: dict[str, Any] = check_health(settings, fallback, None)[1]
+        finally:
+            fallback.close()
+        checks: dict[str, Any] = dict(report.get("checks") or {})
+        checks["services"] = {"ok": False, "message": str(exc)[:500]}
+        return json_response({**report, "status": "unhealthy", "checks": checks}, 503)
     status, body = check_health(settings, source, token_check)
     return json_response(body, status)
 

@@ -82,6 +82,7 @@ def build_services(
         clock=the_clock,
         safety_margin_seconds=settings.token_safety_margin_seconds,
         timeout_seconds=settings.http_timeout_seconds,
+        retry_budget_seconds=settings.retry_budget_seconds,
         on_credentials_rejected=secrets.invalidate,
         max_requests_per_second=settings.max_requests_per_second,
     )
