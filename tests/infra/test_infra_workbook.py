@@ -100,3 +100,16 @@ def test_the_parse_rule_recovers_every_field_the_code_logs():
         assert message.startswith(f"{EVENT_PREFIX} {event} ")
         payload = json.loads(message[message.index("{") :])
         assert payload == {"event": event, **values}
+
+
+def test_in_flight_query_strips_the_child_suffix_the_orchestrator_uses():
+    """The in-flight query recognises child ids exactly as the orchestrator names them."""
+    from shared.orchestration import CHILD_SUFFIX, child_instance_id
+
+    code = kql_code(all_queries()["updates-in-flight.kql"])
+    patterns = set(re.findall(r'@"([^"]+)"', code))
+    assert patterns == {re.escape(CHILD_SUFFIX) + r"\d+$"}
+    (pattern,) = patterns
+    assert re.search(pattern, child_instance_id("upd-abc", 0))
+    assert re.sub(pattern, "", child_instance_id("upd-abc", 12)) == "upd-abc"
+    assert not re.search(pattern, "upd-abc")
