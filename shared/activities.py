@@ -11,11 +11,9 @@ import logging
 from typing import Any
 
 from shared.citrix import (
-    Catalog,
     CitrixError,
     CitrixHTTPError,
     CitrixImageNotReadyError,
-    Image,
     map_catalog_status,
     same_origin,
 )
@@ -43,30 +41,6 @@ def _failure(exc: Exception, **extra: Any) -> dict[str, Any]:
     value["ok"] = False
     value.update({k: v for k, v in extra.items() if v is not None})
     return value
-
-
-def _catalog_dict(catalog: Catalog) -> dict[str, Any]:
-    return {
-        "id": catalog.id,
-        "name": catalog.name,
-        "state": catalog.state,
-        "subState": catalog.sub_state,
-        "imageId": catalog.image_id,
-        "templateImageName": catalog.template_image_name,
-        "progress": catalog.progress,
-        "etaMinutes": catalog.eta_minutes,
-        "statusMessage": catalog.status_message,
-        "transactionId": catalog.transaction_id,
-    }
-
-
-def _image_dict(image: Image) -> dict[str, Any]:
-    return {
-        "id": image.id,
-        "name": image.name,
-        "state": image.state,
-        "citrixPrepared": image.citrix_prepared,
-    }
 
 
 def _services() -> Services:
@@ -102,11 +76,11 @@ def prepare_update(payload: dict[str, Any]) -> dict[str, Any]:
             subject="image",
             imageState=exc.state,
             siteId=site_id,
-            catalog=_catalog_dict(catalog),
+            catalog=catalog.to_dict(),
         )
     except CitrixError as exc:
         logger.info("image look-up failed: %s", exc, extra=ctx)
-        return _failure(exc, subject="image", siteId=site_id, catalog=_catalog_dict(catalog))
+        return _failure(exc, subject="image", siteId=site_id, catalog=catalog.to_dict())
     logger.info(
         "prepared instance=%s catalog=%s (%s, %s) image=%s (%s)",
         payload.get("instanceId"),
@@ -119,8 +93,8 @@ def prepare_update(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "ok": True,
         "siteId": site_id,
-        "catalog": _catalog_dict(catalog),
-        "image": _image_dict(image),
+        "catalog": catalog.to_dict(),
+        "image": image.to_dict(),
     }
 
 
@@ -201,7 +175,7 @@ def check_catalog(payload: dict[str, Any]) -> dict[str, Any]:
     )
     return {
         "ok": True,
-        "catalog": _catalog_dict(catalog),
+        "catalog": catalog.to_dict(),
         "status": {
             "status": status.status,
             "state": status.state,
