@@ -24,7 +24,9 @@ __all__ = [
     "ACT_CHECK",
     "ACT_PREPARE",
     "ACT_SUBMIT",
+    "CHILD_SUFFIX",
     "EVENT_CANCEL",
+    "MAX_UNKNOWN_POLLS",
     "ORCH_CATALOG",
     "ORCH_UPDATE",
     "OUTCOMES",
@@ -69,12 +71,15 @@ _SUBMIT_ATTEMPTS = 3
 Context = Any  # azure.durable_functions.DurableOrchestrationContext (untyped SDK)
 Gen = Generator[Any, Any, Any]
 
+# Consecutive Unknown/NotFound reads during an update before it is decided (never poll forever).
+MAX_UNKNOWN_POLLS = 3
+
 _DEFAULT_POLICY: dict[str, Any] = {
     "minInterval": 30,
     "maxInterval": 600,
     "pollsPerExecution": 40,
     "maxPollFailures": 5,
-    "maxUnknownPolls": 3,
+    "maxUnknownPolls": MAX_UNKNOWN_POLLS,
     "busyWaitMinutes": 120,
     "imageWaitMinutes": 60,
     "maxParallel": 5,

@@ -11,7 +11,6 @@ geometrically from the minimum to the maximum interval.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["PollPolicy", "estimate_remaining_seconds", "next_poll_delay"]
 
@@ -27,23 +26,6 @@ class PollPolicy:
     approach: float = 0.5
     # Geometric growth without any hint.
     backoff: float = 1.5
-
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "minInterval": self.min_interval,
-            "maxInterval": self.max_interval,
-            "approach": self.approach,
-            "backoff": self.backoff,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PollPolicy:
-        return cls(
-            min_interval=float(data.get("minInterval", 30.0)),
-            max_interval=float(data.get("maxInterval", 600.0)),
-            approach=float(data.get("approach", 0.5)),
-            backoff=float(data.get("backoff", 1.5)),
-        )
 
 
 def estimate_remaining_seconds(
