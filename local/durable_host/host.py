@@ -122,6 +122,8 @@ class DurableHost:
         self.registry = FunctionRegistry.from_app(app)
         self._store = Store(store_path)
         self._changed = threading.Condition(self._store.lock)
+        # bumped by every _notify, so the worker sees a wake-up that came while it was busy
+        self._wakeups = 0
         self._server: Any = None
         self._worker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -502,6 +504,8 @@ class DurableHost:
         pool = self._background_pool
         assert pool is not None
         while not self._stopping.is_set():
+            with self._changed:
+                seen = self._wakeups
             try:
                 done = self._pump(pool, self._in_flight, budget=1_000, notify_on_done=True)
             except Exception:
@@ -512,7 +516,8 @@ class DurableHost:
             with self._changed:
                 if self._stopping.is_set():
                     break
-                self._changed.wait(timeout=self._idle_wait())
+                if self._wakeups == seen:  # nothing new since this pass began
+                    self._changed.wait(timeout=self._idle_wait())
         for work, future in list(self._in_flight.values()):
             try:
                 self._record_activity(work, future.result(timeout=30))
@@ -550,6 +555,7 @@ class DurableHost:
 
     def _notify(self) -> None:
         with self._changed:
+            self._wakeups += 1
             self._changed.notify_all()
 
     # ================================================================ one pass over runnable work
