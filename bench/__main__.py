@@ -41,7 +41,9 @@ def _polling(results: BenchResults, quick: bool) -> None:
 def _events(results: BenchResults, quick: bool) -> None:
     from bench.event_latency import run_event_latency
 
-    results.events = run_event_latency(2 if quick else 20)
+    count = 2 if quick else 20
+    results.events = run_event_latency(count, spacing_seconds=0.2 if quick else 1.0)
+    results.event_burst = run_event_latency(count, spacing_seconds=0)
 
 
 def _cold(results: BenchResults, quick: bool) -> None:
@@ -56,9 +58,13 @@ def _fanout(results: BenchResults, quick: bool) -> None:
     if quick:
         results.fanout = [run_fanout(6, batch=3, limit_per_second=2, max_parallel=3)]
         return
-    # Cap raised so the rate limit, not the per-request cap, is what is measured; the run with
-    # the default cap is kept for comparison.
-    results.fanout = [run_fanout(200, max_parallel=50), run_fanout(200, max_parallel=None)]
+    # Cap raised so the rate limit, not the per-request cap, is what is measured; the same run
+    # with pacing off and the run with the default cap are kept for comparison.
+    results.fanout = [
+        run_fanout(200, max_parallel=50),
+        run_fanout(200, max_parallel=50, pacing_per_second=0),
+        run_fanout(200, max_parallel=None),
+    ]
 
 
 def _replay(results: BenchResults, quick: bool) -> None:

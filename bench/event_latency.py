@@ -7,8 +7,12 @@ Grid webhook; the app routes it to a catalog and starts an orchestration on the 
 (its request log, on the same clock) minus the moment just before the event POST.
 
 Events carry distinct image versions (so nothing is de-duplicated) and are sent one after the
-other, each once the previous one's ``$updateImage`` has arrived. Updates take 0 minutes so the
-catalog is Active again for the next event.
+other, each once the previous one's ``$updateImage`` has arrived and ``spacing_seconds`` have
+passed since the previous event was sent. Updates take 0 minutes so the catalog is Active again
+for the next event. The Citrix client paces all calls of a worker (CITRIX_MAX_REQUESTS_PER_SECOND),
+so a spacing of about a second measures one event's path through the app, while a spacing of 0
+(a burst: the next event as soon as the previous one's submit arrived) measures queueing behind
+that pacing as well.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class EventLatencyResult:
     latencies: list[float] = field(default_factory=list)
     delivery_answers: list[float] = field(default_factory=list)
     missing: int = 0
+    spacing_seconds: float = 0.0
     # The warm-up events: the first one also reads Key Vault and gets a Citrix token.
     warmup_latencies: list[float] = field(default_factory=list)
 
@@ -80,9 +85,14 @@ class EventLatencyResult:
 
 
 def run_event_latency(
-    events: int = 20, *, warmup: int = 1, wait_seconds: float = 20.0
+    events: int = 20,
+    *,
+    warmup: int = 1,
+    wait_seconds: float = 20.0,
+    spacing_seconds: float = 1.0,
 ) -> EventLatencyResult:
-    """``events`` measured events (after ``warmup`` unmeasured ones); returns the latencies."""
+    """``events`` measured events (after ``warmup`` unmeasured ones), each sent at least
+    ``spacing_seconds`` after the previous one; returns the latencies."""
     total = events + warmup
     versions = [f"1.0.{i}" for i in range(1, total + 1)]
     catalog = {
@@ -107,15 +117,20 @@ def run_event_latency(
         }
     ]
     scenario = tenant([catalog], images=images, app_settings={"EVENT_ROUTES": routes})
-    result = EventLatencyResult()
+    result = EventLatencyResult(spacing_seconds=spacing_seconds)
     with LocalStack(scenario, virtual=False, speed=1.0) as stack:
         assert stack.simulator is not None
         url = stack.functions.eventgrid_url("on_image_version_event")
         session = requests.Session()
+        previous_sent: float | None = None
         for index, version in enumerate(versions):
+            if previous_sent is not None:
+                pause = previous_sent + spacing_seconds - stack.clock.time()
+                if pause > 0:
+                    stack.clock.sleep(pause)
             seen_before = stack.simulator.count("POST", "*/$updateImage")
             body = json.dumps(_event(version)).encode("utf-8")
-            sent = stack.clock.time()
+            sent = previous_sent = stack.clock.time()
             answer = session.post(
                 url,
                 data=body,

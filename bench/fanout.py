@@ -37,6 +37,8 @@ class FanoutResult:
     retry_delay_seconds: float
     max_parallel: int
     update_minutes: float
+    # CITRIX_MAX_REQUESTS_PER_SECOND of the run (0: client-side pacing off)
+    pacing_per_second: float = 0.0
     outcomes: dict[str, int] = field(default_factory=dict)
     requests: int = 0
     accepted: int = 0
@@ -88,9 +90,12 @@ def run_fanout(
     retry_delay_seconds: float = 1,
     max_parallel: int | None = None,
     update_minutes: float = 0.0,
+    pacing_per_second: float | None = None,
 ) -> FanoutResult:
     """Update ``catalogs`` catalogs in requests of ``batch``; ``max_parallel`` sets
-    MAX_PARALLEL_CATALOGS (None: the app's default)."""
+    MAX_PARALLEL_CATALOGS (None: the app's default); ``pacing_per_second`` sets
+    CITRIX_MAX_REQUESTS_PER_SECOND (None: the tenant's limit, as an admin who knows it would
+    set it; 0: pacing off)."""
     specs = [
         {
             "id": catalog_id(i),
@@ -106,8 +111,10 @@ def run_fanout(
         "retryDelaySeconds": retry_delay_seconds,
         "path": LIMITED_PATHS,
     }
-    # Client-side pacing at 90% of the tenant's known limit, as an admin who knows it would.
-    settings: dict[str, str] = {"CITRIX_MAX_REQUESTS_PER_SECOND": f"{limit_per_second * 0.9:g}"}
+    # The pacer keeps its own 10% guard (N calls in any 1.1 s), so the limit itself is the
+    # setting: no second margin on top.
+    pacing = limit_per_second if pacing_per_second is None else pacing_per_second
+    settings: dict[str, str] = {"CITRIX_MAX_REQUESTS_PER_SECOND": f"{pacing:g}"}
     if max_parallel is not None:
         settings["MAX_PARALLEL_CATALOGS"] = str(max_parallel)
     stack = LocalStack(tenant(specs, rate_limit=rate_limit), app_settings=settings)
@@ -122,6 +129,7 @@ def run_fanout(
             retry_delay_seconds=retry_delay_seconds,
             max_parallel=stack.settings.max_parallel_catalogs,
             update_minutes=update_minutes,
+            pacing_per_second=pacing,
             min_poll_seconds=float(stack.settings.poll_min_interval_seconds),
         )
         started = clock.time()

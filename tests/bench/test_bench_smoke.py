@@ -74,7 +74,7 @@ def test_polling_benchmark_measures_every_policy() -> None:
 
 def test_event_latency_benchmark_times_each_event() -> None:
     """Two events on the real clock each reach the simulator as one $updateImage."""
-    result = run_event_latency(2, warmup=1)
+    result = run_event_latency(2, warmup=1, spacing_seconds=0.2)
     assert result.missing == 0
     assert len(result.latencies) == 2
     assert all(value > 0 for value in result.latencies)
