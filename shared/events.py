@@ -172,6 +172,7 @@ def parse_routes(raw: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> list
         options = item.get("options") or {}
         if not isinstance(options, dict) or set(options) - _OPTION_KEYS:
             raise ConfigError(f"{where}.options may only hold {sorted(_OPTION_KEYS)}")
+        _check_route_request(where, catalogs, template, options)
         routes.append(
             Route(
                 name=str(item.get("name") or f"route-{index}"),
@@ -185,6 +186,24 @@ def parse_routes(raw: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> list
             )
         )
     return routes
+
+
+def _check_route_request(
+    where: str, catalogs: list[str], template: str, options: dict[str, Any]
+) -> None:
+    """The request a route makes must pass the HTTP API's own rules (option values, names),
+    or every event it matches would be dropped: refuse the setting instead, by name."""
+    probe = {"catalogs": catalogs, "image": template, **options}
+    try:
+        validate_update_request(probe, Settings())
+    except RequestError as exc:
+        if exc.field == "image":
+            name = "imageNameTemplate"
+        elif exc.field.startswith("catalogs"):
+            name = exc.field
+        else:
+            name = f"options.{exc.field}"
+        raise ConfigError(f"{where}.{name} {exc.reason}") from None
 
 
 def event_to_dict(event: Any) -> dict[str, Any]:
@@ -275,6 +294,7 @@ def _route(
     base: tuple[str, str, str], version: ImageVersion, settings: Settings, routes: list[Route]
 ) -> EventPlan:
     requests: list[UpdateRequest] = []
+    invalid: list[str] = []
     for route in routes:
         if not route.matches(version):
             continue
@@ -283,13 +303,17 @@ def _route(
         try:
             request = validate_update_request(body, settings)
         except RequestError as exc:
+            # Routes are checked when parsed, so only the event's own values (the image name
+            # built from them) can make the request invalid.
             logger.warning("route %s produced an invalid request: %s", route.name, exc)
+            invalid.append(f"route {route.name} made an invalid request ({exc})")
             continue
         requests.append(_with_wait(request))
     if not requests:
         return EventPlan(
             *base,
-            ignored=f"no route matches gallery {version.gallery} image {version.definition}",
+            ignored="; ".join(invalid)
+            or f"no route matches gallery {version.gallery} image {version.definition}",
         )
     return EventPlan(*base, requests=tuple(requests))
 

@@ -88,6 +88,10 @@ def test_custom_event_with_bad_data_is_ignored_with_the_field():
     assert plan.ignored is not None and "data.image" in plan.ignored
 
 
+def _delay(value: object) -> dict[str, object]:
+    return {"vdaUpdateDelay": value}
+
+
 @pytest.mark.parametrize(
     ("routes", "fragment"),
     [
@@ -105,9 +109,32 @@ def test_custom_event_with_bad_data_is_ignored_with_the_field():
         ),
         ([{"gallery": "g", "imageDefinition": "d", "catalogs": ["c"], "extra": 1}], "unknown keys"),
         ([{"imageDefinition": "d", "catalogs": ["c"]}], "gallery"),
+        (
+            [{"gallery": "g", "imageDefinition": "d", "catalogs": ["c"], "options": _delay("60")}],
+            r"EVENT_ROUTES\[0\]\.options\.vdaUpdateDelay must be an integer",
+        ),
+        (
+            [{"gallery": "g", "imageDefinition": "d", "catalogs": ["c"], "options": _delay(-5)}],
+            r"options\.vdaUpdateDelay must be between -1",
+        ),
+        (
+            [
+                {
+                    "gallery": "g",
+                    "imageDefinition": "d",
+                    "catalogs": ["c"],
+                    "imageNameTemplate": "{definition}\x07",
+                }
+            ],
+            r"imageNameTemplate must not contain control characters",
+        ),
+        (
+            [{"gallery": "g", "imageDefinition": "d", "catalogs": ["c", "C"]}],
+            r"catalogs\[1\] is listed twice",
+        ),
     ],
 )
 def test_bad_routes_are_config_errors(routes, fragment):
-    """Route mistakes are reported by route index and key."""
+    """Route mistakes, option values and names included, are reported by route index and key."""
     with pytest.raises(ConfigError, match=fragment):
         parse_routes(routes)
