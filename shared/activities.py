@@ -8,9 +8,11 @@ Credentials are fetched here, inside the activity, and never returned.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from shared.citrix import (
+    Catalog,
     CitrixError,
     CitrixHTTPError,
     CitrixImageNotReadyError,
@@ -61,7 +63,9 @@ def prepare_update(payload: dict[str, Any]) -> dict[str, Any]:
         logger.warning("prepare failed before lookup: %s", exc, extra=ctx)
         return _failure(exc)
     try:
-        catalog = services.citrix.find_catalog(site_id, str(payload.get("catalog") or ""))
+        catalog = services.citrix.find_catalog(
+            site_id, str(payload.get("catalog") or ""), fresh=bool(payload.get("fresh"))
+        )
     except CitrixError as exc:
         logger.info("catalog look-up failed: %s", exc, extra=ctx)
         return _failure(exc, subject="catalog", siteId=site_id)
@@ -98,33 +102,91 @@ def prepare_update(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_READY_STATES = frozenset({"active", "inputrequired"})
+_submit_locks: dict[str, threading.Lock] = {}
+_submit_locks_guard = threading.Lock()
+
+
+def _submit_lock(catalog_id: str) -> threading.Lock:
+    """One lock per catalog in this worker: its check and its POST go together."""
+    with _submit_locks_guard:
+        return _submit_locks.setdefault(catalog_id.lower(), threading.Lock())
+
+
+def _ready_for(catalog: Catalog, target_image_id: str) -> bool:
+    return (
+        catalog.state.strip().lower() in _READY_STATES
+        and (catalog.image_id or "").lower() != target_image_id.lower()
+    )
+
+
+def _changed(catalog: Catalog, target_image_id: str, cause: str | None = None) -> dict[str, Any]:
+    """The catalog is no longer ready for this update; nothing was sent (or Citrix refused)."""
+    on_target = (catalog.image_id or "").lower() == target_image_id.lower()
+    message = (
+        f"catalog '{catalog.name or catalog.id}' is {catalog.state}"
+        + (" on the new image already" if on_target else "")
+        + "; the update was not submitted"
+        + (f" (Citrix answered: {cause})" if cause else "")
+    )
+    return {
+        "ok": False,
+        "category": "catalog_changed",
+        "retryable": False,
+        "message": message,
+        "catalog": catalog.to_dict(),
+    }
+
+
 def submit_update(payload: dict[str, Any]) -> dict[str, Any]:
-    """POST $updateImage once. A lost or 5xx answer comes back as ``outcome_unknown``."""
+    """Re-read the catalog, then POST $updateImage once if it is still ready for the update.
+
+    The catalog is read afresh (not from a reused listing) right before the POST, under a
+    per-catalog lock, so two updates of one catalog in this worker cannot both send: the second
+    sees it busy and answers ``catalog_changed``. A 400/409 from Citrix on a catalog that turns
+    out busy answers the same (another worker's update got there first). A lost or 5xx answer
+    comes back as ``outcome_unknown``."""
     body = payload.get("body") or {}
+    site_id, catalog_id = str(payload["siteId"]), str(payload["catalogId"])
+    target = str(payload.get("targetImageId") or body.get("TemplateId") or "")
+    ctx = (payload.get("instanceId"), catalog_id)
     try:
         services = _services()
-        submission = services.citrix.update_image(
-            str(payload["siteId"]),
-            str(payload["catalogId"]),
-            template_id=str(body["TemplateId"]),
-            citrix_prepared=bool(body.get("CitrixPrepared", False)),
-            vda_update_delay=int(body["VdaUpdateDelay"]),
-            warning_title=body.get("WarningTitle"),
-            warning_message=body.get("WarningMessage"),
-            transaction_id=payload.get("transactionId"),
-        )
+        with _submit_lock(catalog_id):
+            current = services.citrix.get_catalog(site_id, catalog_id)
+            if not _ready_for(current, target):
+                logger.info(
+                    "not submitting instance=%s catalog=%s: it is %s on image %s now",
+                    *ctx,
+                    current.state,
+                    current.image_id,
+                )
+                return _changed(current, target)
+            try:
+                submission = services.citrix.update_image(
+                    site_id,
+                    catalog_id,
+                    template_id=str(body["TemplateId"]),
+                    citrix_prepared=bool(body.get("CitrixPrepared", False)),
+                    vda_update_delay=int(body["VdaUpdateDelay"]),
+                    warning_title=body.get("WarningTitle"),
+                    warning_message=body.get("WarningMessage"),
+                    transaction_id=payload.get("transactionId"),
+                )
+            except CitrixHTTPError as exc:
+                if exc.status not in (400, 409):
+                    raise
+                after = _read_quietly(services, site_id, catalog_id)
+                if after is None or _ready_for(after, target):
+                    raise
+                logger.info("submit refused instance=%s catalog=%s: it is busy now", *ctx)
+                return _changed(after, target, cause=exc.detail or exc.message)
     except (CitrixError, SecretError, ConfigError) as exc:
-        logger.warning(
-            "submit failed instance=%s catalog=%s: %s",
-            payload.get("instanceId"),
-            payload.get("catalogId"),
-            exc,
-        )
+        logger.warning("submit failed instance=%s catalog=%s: %s", *ctx, exc)
         return _failure(exc)
     logger.info(
         "submitted instance=%s catalog=%s image=%s transaction=%s",
-        payload.get("instanceId"),
-        payload.get("catalogId"),
+        *ctx,
         body.get("TemplateId"),
         submission.transaction_id,
     )
@@ -135,7 +197,7 @@ def submit_update(payload: dict[str, Any]) -> dict[str, Any]:
         logger.warning(
             "ignoring the location header of the image update for catalog %s: it is not on the "
             "Citrix API host %s; the catalog is polled directly (transaction %s)",
-            payload.get("catalogId"),
+            catalog_id,
             services.citrix.api_base,
             submission.transaction_id,
         )
@@ -146,6 +208,14 @@ def submit_update(payload: dict[str, Any]) -> dict[str, Any]:
         "transactionId": submission.transaction_id,
         "location": location,
     }
+
+
+def _read_quietly(services: Services, site_id: str, catalog_id: str) -> Catalog | None:
+    try:
+        return services.citrix.get_catalog(site_id, catalog_id)
+    except CitrixError as exc:
+        logger.info("could not re-read catalog %s after a refused submit: %s", catalog_id, exc)
+        return None
 
 
 def check_catalog(payload: dict[str, Any]) -> dict[str, Any]:

@@ -17,13 +17,8 @@ import azure.functions as func
 
 from shared.config import Settings
 from shared.ids import instance_id_for, is_safe_instance_id
-from shared.orchestration import (
-    CHILD_SUFFIX,
-    EVENT_CANCEL,
-    MAX_UNKNOWN_POLLS,
-    ORCH_UPDATE,
-    OUTCOMES,
-)
+from shared.orchestration import CHILD_SUFFIX, EVENT_CANCEL, ORCH_UPDATE, OUTCOMES
+from shared.polling import MAX_UNKNOWN_POLLS, MIN_UNKNOWN_MINUTES
 from shared.telemetry import log_event
 
 __all__ = [
@@ -268,6 +263,7 @@ def orchestration_input(request: UpdateRequest, settings: Settings, source: str)
             "pollsPerExecution": settings.polls_per_execution,
             "maxPollFailures": settings.max_consecutive_poll_failures,
             "maxUnknownPolls": MAX_UNKNOWN_POLLS,
+            "minUnknownMinutes": MIN_UNKNOWN_MINUTES,
             "busyWaitMinutes": settings.busy_catalog_wait_minutes,
             "imageWaitMinutes": settings.image_ready_wait_minutes,
             "maxParallel": settings.max_parallel_catalogs,

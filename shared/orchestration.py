@@ -17,7 +17,13 @@ from collections.abc import Generator
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.polling import PollPolicy, next_poll_delay
+from shared.polling import (
+    MAX_UNKNOWN_POLLS,
+    MIN_UNKNOWN_MINUTES,
+    PollPolicy,
+    decide_unknown,
+    next_poll_delay,
+)
 from shared.telemetry import log_event
 
 __all__ = [
@@ -67,12 +73,12 @@ _READY_STATES = frozenset({"active", "inputrequired"})
 _BUSY_STATES = frozenset({"processing", "predeployment"})
 _PREPARE_ATTEMPTS = 4
 _SUBMIT_ATTEMPTS = 3
+# What submit_update answers when its own fresh read shows the catalog no longer ready for the
+# update (busy, on the image already, another state); nothing was sent.
+_CHANGED = "catalog_changed"
 
 Context = Any  # azure.durable_functions.DurableOrchestrationContext (untyped SDK)
 Gen = Generator[Any, Any, Any]
-
-# Consecutive Unknown/NotFound reads during an update before it is decided (never poll forever).
-MAX_UNKNOWN_POLLS = 3
 
 _DEFAULT_POLICY: dict[str, Any] = {
     "minInterval": 30,
@@ -80,6 +86,7 @@ _DEFAULT_POLICY: dict[str, Any] = {
     "pollsPerExecution": 40,
     "maxPollFailures": 5,
     "maxUnknownPolls": MAX_UNKNOWN_POLLS,
+    "minUnknownMinutes": MIN_UNKNOWN_MINUTES,
     "busyWaitMinutes": 120,
     "imageWaitMinutes": 60,
     "maxParallel": 5,
@@ -222,7 +229,8 @@ def summarize(results: list[dict[str, Any]], image: Any) -> dict[str, Any]:
     }
     if outcome not in ("succeeded", "already_current"):
         bad = [r for r in results if r["outcome"] not in ("succeeded", "already_current")]
-        first = bad[0].get("error") or {}
+        # The error shown is one of the catalogs that decided the overall outcome.
+        first = next(r for r in bad if r["outcome"] == outcome).get("error") or {}
         names = ", ".join(str(r["catalog"].get("name") or r["catalog"].get("ref")) for r in bad)
         summary["error"] = {
             "category": first.get("category", outcome),
@@ -395,19 +403,42 @@ class _Run:
             return True
         return False
 
-    def pause(self, attempt: int, retry_after: float | None = None) -> Gen:
-        """Back off before trying again (attempt-based delay, at least ``retry_after``);
-        returns True if a cancel request arrived meanwhile."""
-        delay = next_poll_delay(self.poll, elapsed=0, attempt=attempt, retry_after=retry_after)
+    def pause(
+        self, attempt: int, retry_after: float | None = None, *, until: datetime | None = None
+    ) -> Gen:
+        """Back off before trying again (attempt-based delay, at least ``retry_after``), never
+        past the deadline or ``until``; returns True if a cancel request arrived meanwhile."""
+        limit = self.deadline_left()
+        if until is not None:
+            limit = min(limit, (until - self.now).total_seconds())
+        delay = next_poll_delay(
+            self.poll,
+            elapsed=0,
+            attempt=attempt,
+            retry_after=retry_after,
+            remaining_deadline=limit,
+        )
         cancelled = yield from self.sleep(delay)
         return cancelled
 
-    def activity(self, name: str, payload: dict[str, Any]) -> Gen:
-        """Call an activity; a crash in it becomes an ``internal`` failure value."""
+    def activity(self, name: str, payload: dict[str, Any], *, cancellable: bool = False) -> Gen:
+        """Call an activity; a crash in it becomes an ``internal`` failure value.
+
+        ``cancellable`` (for activities that change nothing): a cancel request that arrives
+        while the activity runs ends the wait at once with a ``cancelled`` value. (The SDK only
+        delivers an external event to a task that is being waited for, so a cancel can only be
+        noticed this way, never by looking at the task between yields.)"""
+        task = self.context.call_activity(name, {**payload, "instanceId": self.context.instance_id})
         try:
-            result = yield self.context.call_activity(
-                name, {**payload, "instanceId": self.context.instance_id}
-            )
+            if cancellable:
+                winner = yield self.context.task_any([task, self.cancel_task])
+                if winner is self.cancel_task:
+                    return {"ok": False, "category": "cancelled", "message": "cancel requested"}
+                result = task.result
+                if isinstance(result, Exception):
+                    raise result
+            else:
+                result = yield task
         except Exception as exc:  # the SDK raises a bare Exception for a failed activity
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return {"ok": False, "category": "internal", "message": first[:500], "retryable": True}
@@ -441,7 +472,12 @@ def _run_catalog(context: Context, job: dict[str, Any]) -> Gen:
 
 
 def _prepare_and_submit(run: _Run) -> Gen:
-    """Resolve, check preconditions, submit. Returns a final result, or None to start monitoring."""
+    """Resolve, check preconditions, submit. Returns a final result, or None to start monitoring.
+
+    A cancel that arrives while preparing or waiting stops before anything is submitted (the
+    submit itself, once scheduled, is always waited for). When the submit finds the
+    catalog changed since it was prepared (another update took it), the catalog is prepared
+    afresh, so the usual rules (already current, busy: wait, other state: reject) decide."""
     job, carry, policy = run.job, run.carry, run.policy
     options = job.get("options") or {}
     run.set_status("preparing", "resolving the site, catalog and image")
@@ -451,14 +487,20 @@ def _prepare_and_submit(run: _Run) -> Gen:
     busy_wait_until = min(deadline, run.now + timedelta(minutes=int(policy["busyWaitMinutes"])))
     attempts = 0
     waits = 0
-    prepared: dict[str, Any] = {}
+    changes = 0
+    fresh = False
     while True:
         prepared = yield from run.activity(
-            ACT_PREPARE, {"catalog": job.get("catalog"), "image": job.get("image")}
+            ACT_PREPARE,
+            {"catalog": job.get("catalog"), "image": job.get("image"), "fresh": fresh},
+            cancellable=True,
         )
+        fresh = False
+        if prepared.get("category") == "cancelled":
+            return _cancelled(run, submitted=False)
         _remember(carry, prepared)
         if prepared.get("ok"):
-            catalog = prepared["catalog"]
+            catalog, image = prepared["catalog"], prepared["image"]
             state = str(catalog.get("state") or "")
             if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
                 return run.result(
@@ -467,9 +509,34 @@ def _prepare_and_submit(run: _Run) -> Gen:
                     f"'{carry.get('imageName')}'; no update was submitted",
                     state=state,
                 )
+            body = _update_body(image, options)
             if state.lower() in _READY_STATES:
-                break
+                if options.get("dryRun"):
+                    return _dry_run(run, catalog, image, body)
+                outcome = yield from _submit(run, body)
+                if outcome != _CHANGED:
+                    return outcome
+                changes += 1
+                if changes >= _SUBMIT_ATTEMPTS:
+                    return run.result(
+                        "failed",
+                        category="catalog_changed",
+                        message=f"catalog '{catalog.get('name')}' changed between the check and "
+                        f"the submit {changes} times in a row; no update was submitted",
+                    )
+                fresh = True
+                continue
             if state.lower() in _BUSY_STATES:
+                if options.get("dryRun"):
+                    return _dry_run(
+                        run,
+                        catalog,
+                        image,
+                        body,
+                        note=f"the catalog is {state} (busy with another task): a real run "
+                        f"waits up to {policy['busyWaitMinutes']} minutes for it before "
+                        "submitting",
+                    )
                 if run.now >= deadline:
                     return _deadline_before_submit(run, f"catalog '{catalog.get('name')}'")
                 if run.now >= busy_wait_until:
@@ -488,7 +555,7 @@ def _prepare_and_submit(run: _Run) -> Gen:
                     progress=catalog.get("progress"),
                 )
                 waits += 1
-                if (yield from run.pause(waits - 1)):
+                if (yield from run.pause(waits - 1, until=busy_wait_until)):
                     return _cancelled(run, submitted=False)
                 continue
             return run.result(
@@ -522,10 +589,12 @@ def _prepare_and_submit(run: _Run) -> Gen:
                 )
             run.set_status("waiting_for_image", str(prepared.get("message")))
             waits += 1
-            if (yield from run.pause(waits - 1)):
+            if (yield from run.pause(waits - 1, until=image_wait_until)):
                 return _cancelled(run, submitted=False)
             continue
         if category in _TRANSIENT_CATEGORIES and attempts + 1 < _PREPARE_ATTEMPTS:
+            if run.now >= deadline:
+                return _deadline_before_submit(run, "the Citrix API to answer")
             attempts += 1
             run.set_status(
                 "preparing", f"retrying after a transient error: {prepared.get('message')}"
@@ -541,7 +610,9 @@ def _prepare_and_submit(run: _Run) -> Gen:
             transactionId=prepared.get("transactionId"),
         )
 
-    catalog, image = prepared["catalog"], prepared["image"]
+
+def _update_body(image: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The ``$updateImage`` body: ``VdaUpdateDelay`` always explicit."""
     body = {
         "TemplateId": image["id"],
         "CitrixPrepared": bool(
@@ -555,34 +626,43 @@ def _prepare_and_submit(run: _Run) -> Gen:
         body["WarningTitle"] = options["warningTitle"]
     if options.get("warningMessage"):
         body["WarningMessage"] = options["warningMessage"]
+    return body
 
-    if options.get("dryRun"):
-        plan = {
-            "siteId": carry["siteId"],
-            "catalog": {
-                "id": catalog["id"],
-                "name": catalog.get("name"),
-                "state": catalog.get("state"),
-                "currentImageId": catalog.get("imageId"),
-                "currentImageName": catalog.get("templateImageName"),
-            },
-            "image": {"id": image["id"], "name": image.get("name"), "state": image.get("state")},
-            "request": {
-                "method": "POST",
-                "path": f"/catalogservice/{{customerId}}/{carry['siteId']}/catalogs/"
-                f"{catalog['id']}/$updateImage?async=true",
-                "body": body,
-            },
-        }
-        return run.result(
-            "succeeded",
-            message="dry run: nothing was submitted; this is the request that would be sent",
-            dryRun=True,
-            plan=plan,
-        )
 
-    outcome = yield from _submit(run, body)
-    return outcome
+def _dry_run(
+    run: _Run,
+    catalog: dict[str, Any],
+    image: dict[str, Any],
+    body: dict[str, Any],
+    note: str | None = None,
+) -> dict[str, Any]:
+    site_id = run.carry["siteId"]
+    plan = {
+        "siteId": site_id,
+        "catalog": {
+            "id": catalog["id"],
+            "name": catalog.get("name"),
+            "state": catalog.get("state"),
+            "currentImageId": catalog.get("imageId"),
+            "currentImageName": catalog.get("templateImageName"),
+        },
+        "image": {"id": image["id"], "name": image.get("name"), "state": image.get("state")},
+        "request": {
+            "method": "POST",
+            "path": f"/catalogservice/{{customerId}}/{site_id}/catalogs/"
+            f"{catalog['id']}/$updateImage?async=true",
+            "body": body,
+        },
+    }
+    if note:
+        plan["note"] = note
+    return run.result(
+        "succeeded",
+        message="dry run: nothing was submitted; this is the request that would be sent"
+        + (f" ({note})" if note else ""),
+        dryRun=True,
+        plan=plan,
+    )
 
 
 def _remember(carry: dict[str, Any], prepared: dict[str, Any]) -> None:
@@ -602,7 +682,8 @@ def _remember(carry: dict[str, Any], prepared: dict[str, Any]) -> None:
 
 def _submit(run: _Run, body: dict[str, Any]) -> Gen:
     """POST $updateImage; reconcile an unknown outcome by re-reading the catalog. Returns a
-    final result, or None when the update is running and monitoring should begin."""
+    final result, None when the update is running and monitoring should begin, or ``_CHANGED``
+    when the submit found the catalog no longer ready for it (nothing was sent)."""
     carry = run.carry
     resubmitted = False
     attempts = 0
@@ -614,6 +695,7 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
             {
                 "siteId": carry["siteId"],
                 "catalogId": carry["catalogId"],
+                "targetImageId": carry["imageId"],
                 "body": body,
                 "transactionId": transaction_id,
             },
@@ -623,6 +705,12 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
             carry["location"] = submitted.get("location")
             break
         category = str(submitted.get("category") or "internal")
+        if category == _CHANGED:
+            if resubmitted:
+                # Our first request's answer was lost and two reads did not show it; a catalog
+                # that has changed since is taken to be that request at work: watch it.
+                break
+            return _CHANGED
         carry["transactionId"] = submitted.get("transactionId") or transaction_id
         if category in ("outcome_unknown", "internal"):
             # The POST may have reached Citrix (a lost answer, or the activity itself failed
@@ -645,6 +733,8 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
             )
         if submitted.get("retryable") and attempts + 1 < _SUBMIT_ATTEMPTS:
             # Only errors where nothing reached Citrix (refused connection, 429) are retryable.
+            if run.deadline_left() <= 0:
+                return _deadline_before_submit(run, "the Citrix API to accept the update")
             attempts += 1
             if (yield from run.pause(attempts, submitted.get("retryAfter"))):
                 return _cancelled(run, submitted=False)
@@ -675,10 +765,12 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
 
 
 def _reconcile(run: _Run) -> Gen:
-    """After a lost or failed answer to the POST: 'running' if the catalog took the update,
-    'resubmit' if two reads a poll interval apart show it did not, 'unknown' if we could not
-    tell, 'cancelled'. With ``async=true`` Citrix may show the update only after a moment, so
-    the catalog is never read straight away and one read is not enough to resubmit."""
+    """After a lost or failed answer to the POST: 'running' if the catalog took the update
+    (busy, on the new image, or already ended in a failure state, which monitoring then
+    reports), 'resubmit' if two reads a poll interval apart show it ready on its old image,
+    'unknown' if we could not tell, 'cancelled'. With ``async=true`` Citrix may show the update
+    only after a moment, so the catalog is never read straight away and one read is not enough
+    to resubmit."""
     carry = run.carry
     unchanged_reads = 0
     retry_after: float | None = None
@@ -705,6 +797,8 @@ def _reconcile(run: _Run) -> Gen:
             return "running"
         if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
             return "running"  # already applied; the first poll will report success
+        if (checked.get("status") or {}).get("status") == "failed":
+            return "running"  # it was ready before the POST: the update failed; monitoring says how
         if state not in _READY_STATES:
             return "unknown"
         unchanged_reads += 1
@@ -719,6 +813,7 @@ def _monitor(run: _Run) -> Gen:
     polls_here = 0
     max_failures = int(policy["maxPollFailures"])
     max_unknown = int(policy["maxUnknownPolls"])
+    min_unknown_seconds = float(policy["minUnknownMinutes"]) * 60
     retry_after: float | None = None
     while True:
         left = run.deadline_left()
@@ -802,7 +897,10 @@ def _monitor(run: _Run) -> Gen:
             )
         if verdict == "failed":
             run.status.update(fields)
-            detail = status.get("message") or catalog.get("statusMessage") or ""
+            # Citrix's own words; the normalized message repeats the sub-state shown already.
+            detail = catalog.get("statusMessage") or (
+                "" if fields["subState"] else status.get("message") or ""
+            )
             return run.result(
                 "failed",
                 category="update_failed",
@@ -815,16 +913,23 @@ def _monitor(run: _Run) -> Gen:
             )
         if verdict == "running":
             carry["unknown"] = 0
+            carry.pop("unknownSince", None)
         else:
             carry["unknown"] = int(carry["unknown"]) + 1
-            # Same rule as shared.citrix.status.decide_unknown, not imported: that package pulls
-            # in requests, which the starters' cold start should not pay for.
-            if int(carry["unknown"]) >= max(1, max_unknown):
+            since = datetime.fromisoformat(carry.setdefault("unknownSince", run.now.isoformat()))
+            unknown_seconds = (run.now - since).total_seconds()
+            if decide_unknown(
+                int(carry["unknown"]),
+                max_unknown,
+                unknown_seconds=unknown_seconds,
+                min_unknown_seconds=min_unknown_seconds,
+            ):
                 return run.result(
                     "failed",
                     category="catalog_state_unknown",
                     message=f"the catalog reported {fields['state']} for {carry['unknown']} checks "
-                    f"in a row: {status.get('message') or 'state cannot be interpreted'}; the "
+                    f"in a row over {unknown_seconds / 60:.0f} minutes: "
+                    f"{status.get('message') or 'state cannot be interpreted'}; the "
                     f"update may not have completed (transaction {carry.get('transactionId')})",
                     state=fields["state"],
                     subState=fields["subState"],

@@ -6,13 +6,30 @@ rate to derive one) it sleeps long while the end is far away and closes in as it
 90-minute update costs a dozen calls instead of the 180 a 30-second loop would make, yet the end
 is seen within the minimum interval of when the API predicted it. Without any hint it backs off
 geometrically from the minimum to the maximum interval.
+
+A catalog that reports no usable state during an update (``Unknown``, ``NotFound``, or still the
+old image) is given up on by :func:`decide_unknown`: after a number of checks in a row *and* a
+stretch of time, so that a short glitch early in an update, when checks are close together, is
+ridden out, and a catalog that stays unreadable is still decided within a bounded time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PollPolicy", "estimate_remaining_seconds", "next_poll_delay"]
+__all__ = [
+    "MAX_UNKNOWN_POLLS",
+    "MIN_UNKNOWN_MINUTES",
+    "PollPolicy",
+    "decide_unknown",
+    "estimate_remaining_seconds",
+    "next_poll_delay",
+]
+
+# Consecutive checks without a usable state before an update is decided (never poll forever)...
+MAX_UNKNOWN_POLLS = 3
+# ...and for at least this long since the first of them.
+MIN_UNKNOWN_MINUTES = 15
 
 
 @dataclass(frozen=True)
@@ -75,3 +92,17 @@ def next_poll_delay(
     if remaining_deadline is not None:
         delay = min(delay, max(1.0, remaining_deadline))
     return float(delay)
+
+
+def decide_unknown(
+    consecutive_unknown: int,
+    max_unknown: int,
+    *,
+    unknown_seconds: float = 0.0,
+    min_unknown_seconds: float = 0.0,
+) -> bool:
+    """True when it is time to give up on a catalog that reports no usable state: at least
+    ``max_unknown`` checks in a row (below 1 counts as 1) spanning at least
+    ``min_unknown_seconds`` (``unknown_seconds`` since the first of them). Bounded: with polls
+    at most the maximum interval apart, the answer comes within that time plus one interval."""
+    return consecutive_unknown >= max(1, max_unknown) and unknown_seconds >= min_unknown_seconds

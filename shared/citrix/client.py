@@ -267,14 +267,15 @@ class CatalogServiceClient:
             result.transaction_id
         )
 
-    def find_catalog(self, site_id: str, id_or_name: str) -> Catalog:
+    def find_catalog(self, site_id: str, id_or_name: str, *, fresh: bool = False) -> Catalog:
         """A catalog by exact id, else by case-insensitive name (exactly one must match).
 
         A reused listing is trusted only for a catalog it shows ready for an update; anything
-        else (no match, busy, error) is looked up again before it is reported."""
+        else (no match, busy, error) is looked up again before it is reported. ``fresh`` skips
+        the reused listing (the caller knows the catalog changed)."""
         if not isinstance(id_or_name, str) or not id_or_name.strip():
             raise CitrixInvalidInputError("catalog id or name must be a non-empty string")
-        catalogs, cached = self._catalogs(site_id)
+        catalogs, cached = self._catalogs(site_id, fresh=fresh)
         if cached:
             try:
                 found = self._match_catalog(catalogs, id_or_name.strip())

@@ -437,7 +437,7 @@ class HttpSender:
         """Send with retries until success, a non-retryable answer, or the deadline.
 
         Returns the final HttpResult (any status: mapping statuses to errors is the caller's
-        job, except 5xx on a non-idempotent call, which raises CitrixOutcomeUnknownError).
+        job, except 5xx or 3xx on a non-idempotent call, which raises CitrixOutcomeUnknownError).
         ``on_retry`` may supply fresh headers before each repeat."""
         attempt = 0
         current_headers = headers
@@ -471,7 +471,9 @@ class HttpSender:
                         current_headers = on_retry()
                     continue
                 return result
-            if not idempotent and result.status >= 500:
+            # A 5xx, or a redirect we do not follow, to a state-changing POST: it may have been
+            # applied before the answer was made, so the caller must reconcile, not retry.
+            if not idempotent and (result.status >= 500 or 300 <= result.status < 400):
                 failure = error_from_response(result, now=self.clock.time())
                 raise CitrixOutcomeUnknownError(
                     f"{failure.message}; the request was sent, so the change may or may not have "

@@ -3,7 +3,7 @@
 Every documented catalog state (CatalogOverallState: PreDeployment, Active, Processing,
 InputRequired, Error, Deleting, Unknown, NotFound) has a row in :data:`STATE_TABLE`; anything
 else maps to ``unknown``. ``unknown`` never means "poll forever": the caller counts consecutive
-unknowns and :func:`decide_unknown` says when to give up.
+unknowns and :func:`shared.polling.decide_unknown` says when to give up.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.citrix.models import Catalog
+from shared.polling import decide_unknown
 
 __all__ = [
     "IMAGE_UNCHANGED_MESSAGE",
@@ -107,9 +108,3 @@ def map_catalog_status(catalog: Catalog, *, target_image_id: str | None = None) 
         eta_minutes=catalog.eta_minutes if status == "running" else None,
         message=message,
     )
-
-
-def decide_unknown(consecutive_unknown: int, max_unknown: int) -> bool:
-    """True when ``consecutive_unknown`` polls without a decision are enough to give up
-    (report failure). ``max_unknown`` below 1 counts as 1, so the answer is always bounded."""
-    return consecutive_unknown >= max(1, max_unknown)

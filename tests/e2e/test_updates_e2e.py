@@ -159,7 +159,7 @@ def test_update_ending_in_error_is_failed_with_substate(make_stack):
     status = client.status(started["instanceId"])
     assert status["outcome"] == "failed"
     assert status["error"]["category"] == "update_failed"
-    assert "ErrorVdaUpdateCitrixServersFailed" in status["error"]["message"]
+    assert status["error"]["message"].count("ErrorVdaUpdateCitrixServersFailed") == 1
     assert "Updating the VDAs" in status["error"]["message"]
     assert client.updates_submitted(FINANCE) == 1
 

@@ -488,4 +488,6 @@ def test_location_on_another_host_is_never_followed_and_monitoring_continues(oth
     assert run.outcome == "succeeded", run.error
     assert len(run.update_requests) == 1
     reads = run.calls("GET", f"/catalogservice/*/*/catalogs/{FINANCE}")
-    assert len(reads) == run.output["polls"] >= 2
+    # the submit's own read of the catalog right before the POST, then every poll
+    assert len(reads) == run.output["polls"] + 1 >= 3
+    assert reads[0]["time"] <= run.calls("POST", POST_UPDATE)[0]["time"] < reads[1]["time"]

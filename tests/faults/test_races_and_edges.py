@@ -1,0 +1,284 @@
+"""Races and edge cases on the whole stack (virtual time): the same catalog asked for twice, a
+cancel before the submit, short-lived Unknown states, lost answers followed by fast endings,
+waits that must end at the deadline. Each case checks the outcome and the $updateImage calls
+the simulator received."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from typing import Any
+
+from local.citrix_simulator.testing import ENGINEERING, FINANCE, base_scenario
+from local.stack import LocalStack
+from local.testing_stack import (
+    CATALOG_PATH,
+    POST_UPDATE,
+    STATUS_PATH,
+    fault_scenario,
+    run_update,
+    start_update,
+)
+
+
+def _active_on_old_image() -> dict[str, Any]:
+    return {"id": FINANCE, "name": "Finance-Desktops", "state": "Active", "imageId": "img-v1"}
+
+
+def _outcome(stack: LocalStack, instance_id: str) -> dict[str, Any]:
+    status = stack.durable.get_status(instance_id) or {}
+    return dict(status.get("output") or {})
+
+
+# ------------------------------------------------------------------- one catalog, asked twice
+
+
+def test_same_catalog_by_name_and_by_id_in_one_request_is_updated_once() -> None:
+    """Two entries of one request resolve to the same catalog: one $updateImage; the second
+    entry waits for it and ends already_current, so the request succeeds."""
+    request = {"catalogs": ["Finance-Desktops", FINANCE], "image": "win11-23h2-v2"}
+    run = run_update(fault_scenario(), request, catalog_id=FINANCE)
+    assert [r["status"] for r in run.calls("POST", POST_UPDATE)] == [202]
+    assert len(run.update_requests) == 1
+    assert run.outcome == "succeeded", run.error
+    assert sorted(r["outcome"] for r in run.output["results"]) == [
+        "already_current",
+        "succeeded",
+    ]
+
+
+def test_second_request_by_id_seconds_later_waits_instead_of_resubmitting() -> None:
+    """A request by id five seconds after one by name (within the reused listing's lifetime)
+    finds the catalog busy, waits and ends already_current: one $updateImage in all."""
+    with LocalStack(fault_scenario()) as stack:
+        _, first = start_update(stack, {"catalog": "Finance-Desktops", "image": "win11-23h2-v2"})
+        stack.durable.run_until_idle(max_virtual_seconds=5)
+        _, second = start_update(stack, {"catalog": FINANCE, "image": "img-v2"})
+        stack.run_until_idle()
+        posts = [r for r in stack.citrix_requests() if r["path"].endswith("$updateImage")]
+        assert [r["status"] for r in posts] == [202]
+        assert _outcome(stack, first["instanceId"])["outcome"] == "succeeded"
+        assert _outcome(stack, second["instanceId"])["outcome"] == "already_current"
+
+
+def test_instant_update_is_not_applied_twice_by_a_second_request() -> None:
+    """An update that finishes at once leaves the listing stale for a few seconds: the second
+    request's submit reads the catalog afresh, finds the new image and sends nothing."""
+    scenario = fault_scenario(update={"durationMinutes": 0})
+    with LocalStack(scenario) as stack:
+        start_update(stack, {"catalog": "Finance-Desktops", "image": "win11-23h2-v2"})
+        stack.durable.run_until_idle(max_virtual_seconds=5)
+        _, second = start_update(stack, {"catalog": FINANCE, "image": "img-v2"})
+        stack.run_until_idle()
+        assert stack.simulator is not None
+        assert len(stack.simulator.catalog(FINANCE)["updateRequests"]) == 1
+        result = _outcome(stack, second["instanceId"])
+        assert result["outcome"] == "already_current", result
+
+
+# ----------------------------------------------------------------------- cancel before submit
+
+
+def test_cancel_while_preparing_submits_nothing() -> None:
+    """A cancel that arrives while the prepare activity is still running (its image listing
+    hangs for a second) ends the update cancelled before anything is sent to Citrix."""
+    hang = {"method": "GET", "path": "*/images", "calls": [1], "action": "hang", "hangSeconds": 1}
+    with LocalStack(fault_scenario(faults=[hang])) as stack:
+        _, started = start_update(stack, {"catalog": "Finance-Desktops", "image": "win11-23h2-v2"})
+        instance_id = started["instanceId"]
+
+        def cancel_once_preparing() -> None:
+            give_up = time.monotonic() + 10
+            while stack.durable.activity_invocations == 0 and time.monotonic() < give_up:
+                time.sleep(0.01)
+            time.sleep(0.2)  # the prepare activity is inside its hanging request now
+            stack.durable.raise_event(instance_id, "cancel", {"reason": "test"})
+
+        canceller = threading.Thread(target=cancel_once_preparing)
+        canceller.start()
+        stack.run_until_idle()
+        canceller.join()
+        result = _outcome(stack, instance_id)
+        posts = [r for r in stack.citrix_requests() if r["path"].endswith("$updateImage")]
+        assert posts == []
+        assert result["outcome"] == "cancelled"
+        assert "before anything was submitted" in result["error"]["message"]
+
+
+# ---------------------------------------------------------------- states that are not answers
+
+
+def test_short_unknown_glitch_early_in_an_update_is_ridden_out() -> None:
+    """Unknown for 5 minutes from minute 10 of a 30-minute update, when checks are close
+    together, is not an outcome: the update succeeds with one $updateImage."""
+    update = {
+        "durationMinutes": 30,
+        "glitch": {"atMinutes": 10, "state": "Unknown", "forMinutes": 5},
+    }
+    run = run_update(fault_scenario(update=update), catalog_id=FINANCE)
+    assert run.outcome == "succeeded", run.error
+    assert len(run.update_requests) == 1
+    states = [r for r in run.calls("GET", STATUS_PATH) if r["status"] == 200]
+    assert len(states) >= 3
+
+
+def test_update_that_shows_late_is_not_a_failure() -> None:
+    """The first three status reads still show the old image (async $updateImage not visible
+    yet, about two and a half minutes): the update is watched on and succeeds."""
+    stale = {
+        "method": "GET",
+        "path": STATUS_PATH,
+        "calls": [1, 2, 3],
+        "status": 200,
+        "body": _active_on_old_image(),
+    }
+    run = run_update(fault_scenario(faults=[stale]), catalog_id=FINANCE)
+    assert run.outcome == "succeeded", run.error
+    assert len(run.update_requests) == 1
+    assert len(run.calls("POST", POST_UPDATE)) == 1
+
+
+def test_unknown_for_good_is_decided_after_the_grace_time_not_sooner() -> None:
+    """Unknown from minute 10 on: the failure comes once three checks in a row span at least
+    15 minutes, and within one maximum interval after that."""
+    update = {"durationMinutes": 90, "glitch": {"atMinutes": 10, "state": "Unknown"}}
+    run = run_update(fault_scenario(update=update), catalog_id=FINANCE)
+    assert run.outcome == "failed"
+    assert run.error["category"] == "catalog_state_unknown"
+    submitted = run.calls("POST", POST_UPDATE)[0]["time"]
+    unknown_from = submitted + 10 * 60
+    reads = [r for r in run.calls("GET", STATUS_PATH) if r["time"] >= unknown_from]
+    assert len(reads) >= 3
+    assert reads[-1]["time"] - reads[0]["time"] >= 15 * 60
+    assert reads[-1]["time"] - unknown_from <= 15 * 60 + 2 * 600
+
+
+# ----------------------------------------------------------- lost answers, then fast endings
+
+
+def test_lost_answer_then_fast_error_reports_the_error() -> None:
+    """$updateImage applied but answered 502, and the update fails within seconds: the outcome
+    is update_failed with Citrix's sub-state and message, not 'outcome unknown'."""
+    lost = {"method": "POST", "path": POST_UPDATE, "calls": [1], "status": 502}
+    lost["applyUpdate"] = True
+    update = {
+        "durationMinutes": 0.2,
+        "outcome": "Error",
+        "subState": "ErrorMasterImageInvalidOs",
+        "statusMessage": "bad OS",
+    }
+    run = run_update(fault_scenario(faults=[lost], update=update), catalog_id=FINANCE)
+    assert run.outcome == "failed"
+    assert run.error["category"] == "update_failed"
+    assert "ErrorMasterImageInvalidOs" in run.error["message"]
+    assert "bad OS" in run.error["message"]
+    assert len(run.calls("POST", POST_UPDATE)) == 1
+
+
+def test_lost_answer_shown_late_is_watched_not_resubmitted() -> None:
+    """Applied but answered 502, and the catalog shows the old image for the two reconcile
+    reads: the resubmit's own read finds it Processing, so it is watched; one update applied,
+    one POST, outcome succeeded."""
+    lost = {"method": "POST", "path": POST_UPDATE, "calls": [1], "status": 502}
+    lost["applyUpdate"] = True
+    stale = {
+        "method": "GET",
+        "path": f"/catalogservice/*/*/catalogs/{FINANCE}",
+        "calls": [2, 3],  # the first read is the submit's own check, before the POST
+        "status": 200,
+        "body": _active_on_old_image(),
+    }
+    run = run_update(fault_scenario(faults=[lost, stale]), catalog_id=FINANCE)
+    assert run.outcome == "succeeded", run.error
+    assert len(run.update_requests) == 1
+    assert len(run.calls("POST", POST_UPDATE)) == 1
+
+
+def test_resubmit_refused_because_the_first_took_effect_is_watched() -> None:
+    """Applied but answered 502; three reads (two reconcile reads and the resubmit's own check)
+    still show the old image, and Citrix refuses the resubmit with 400 as the catalog is busy:
+    the first update is watched to its end instead of ending rejected."""
+    lost = {"method": "POST", "path": POST_UPDATE, "calls": [1], "status": 502}
+    lost["applyUpdate"] = True
+    stale = {
+        "method": "GET",
+        "path": f"/catalogservice/*/*/catalogs/{FINANCE}",
+        "calls": [2, 3, 4],
+        "status": 200,
+        "body": _active_on_old_image(),
+    }
+    run = run_update(fault_scenario(faults=[lost, stale]), catalog_id=FINANCE)
+    assert [r["status"] for r in run.calls("POST", POST_UPDATE)] == [502, 400]
+    assert len(run.update_requests) == 1
+    assert run.outcome == "succeeded", run.error
+
+
+def test_redirect_to_the_submit_is_reconciled_not_failed() -> None:
+    """$updateImage applied but answered 302 (never followed): reconciled like a lost answer,
+    one update, outcome succeeded."""
+    moved = {"method": "POST", "path": POST_UPDATE, "calls": [1], "status": 302}
+    moved["applyUpdate"] = True
+    moved["headers"] = {"location": "/elsewhere"}
+    run = run_update(fault_scenario(faults=[moved]), catalog_id=FINANCE)
+    assert run.outcome == "succeeded", run.error
+    assert len(run.update_requests) == 1
+    assert len(run.calls("POST", POST_UPDATE)) == 1
+
+
+# --------------------------------------------------------------------- waits and the deadline
+
+
+def _busy_for(minutes: float) -> dict[str, Any]:
+    scenario = fault_scenario()
+    scenario["catalogs"][0]["busyUntilMinutes"] = minutes
+    return scenario
+
+
+def test_waiting_for_a_busy_catalog_ends_at_the_deadline() -> None:
+    """A catalog busy for hours and a 30-minute deadline: timed_out at the deadline (not
+    minutes after it), nothing submitted."""
+    request = {"catalog": "Finance-Desktops", "image": "win11-23h2-v2", "deadlineMinutes": 30}
+    run = run_update(_busy_for(500), request, catalog_id=FINANCE)
+    assert run.outcome == "timed_out"
+    assert run.calls("POST", POST_UPDATE) == []
+    assert 30 * 60 <= run.output["durationSeconds"] <= 30 * 60 + 5
+
+
+def test_waiting_for_a_busy_catalog_ends_at_the_busy_limit() -> None:
+    """With the default busy limit (120 minutes) the wait ends rejected/catalog_busy at that
+    limit, not one back-off step later."""
+    run = run_update(_busy_for(500), catalog_id=FINANCE)
+    assert run.outcome == "rejected"
+    assert run.error["category"] == "catalog_busy"
+    assert 120 * 60 <= run.output["durationSeconds"] <= 120 * 60 + 5
+    assert run.calls("POST", POST_UPDATE) == []
+
+
+def test_dry_run_on_a_busy_catalog_answers_at_once_with_a_note() -> None:
+    """A dry run does not wait for a busy catalog: the plan comes back at once and says a real
+    run would wait first; nothing is submitted."""
+    request = {"catalog": "Finance-Desktops", "image": "win11-23h2-v2", "dryRun": True}
+    run = run_update(_busy_for(500), request, catalog_id=FINANCE)
+    assert run.outcome == "succeeded"
+    assert "wait" in run.output["plan"]["note"]
+    assert run.output["durationSeconds"] < 60
+    assert run.calls("POST", POST_UPDATE) == []
+
+
+# ------------------------------------------------------------------ multi-catalog summaries
+
+
+def test_multi_catalog_error_comes_from_a_catalog_with_the_overall_outcome() -> None:
+    """One catalog unknown (rejected) and one whose update fails: the overall outcome is failed
+    and its error is the failed catalog's, not the rejected one's."""
+    scenario = copy.deepcopy(base_scenario())
+    scenario["token"] = {"lifetimeSeconds": 86400}
+    engineering = next(c for c in scenario["catalogs"] if c["id"] == ENGINEERING)
+    engineering["update"] = {"durationMinutes": 10, "outcome": "Error", "subState": "Boom"}
+    request = {"catalogs": ["nope", "Engineering"], "image": "win11-23h2-v2"}
+    run = run_update(scenario, request, catalog_id=ENGINEERING)
+    assert run.outcome == "failed"
+    assert run.error["category"] == "update_failed"
+    assert "Boom" in run.error["message"]
+    assert run.calls("GET", CATALOG_PATH)  # the failing catalog was read, so it really ran
