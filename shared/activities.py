@@ -219,11 +219,23 @@ def _read_quietly(services: Services, site_id: str, catalog_id: str) -> Catalog 
 
 
 def check_catalog(payload: dict[str, Any]) -> dict[str, Any]:
-    """Read the catalog (or its ``location`` status URL) and map it to a normalized status."""
+    """Read the catalog (or its ``location`` status URL) and map it to a normalized status.
+
+    A ``location`` no longer on the configured API host (the setting changed since the update
+    was submitted) is never followed: the catalog is read directly instead."""
     try:
         services = _services()
+        location = payload.get("location")
+        if location and not same_origin(str(location), services.citrix.api_base):
+            logger.warning(
+                "not following the stored update status URL of catalog %s: it is not on the "
+                "Citrix API host %s; reading the catalog directly",
+                payload.get("catalogId"),
+                services.citrix.api_base,
+            )
+            location = None
         catalog = services.citrix.get_update_status(
-            str(payload["siteId"]), str(payload["catalogId"]), payload.get("location")
+            str(payload["siteId"]), str(payload["catalogId"]), location
         )
     except (CitrixError, SecretError, ConfigError) as exc:
         logger.info(

@@ -35,6 +35,7 @@ from shared.citrix.errors import (
     CitrixImageNotReadyError,
     CitrixInvalidInputError,
     CitrixLookupError,
+    CitrixNotFoundError,
     CitrixResponseError,
     CitrixUnsafeLocationError,
     validate_id,
@@ -445,7 +446,8 @@ class CatalogServiceClient:
     ) -> Catalog:
         """The catalog's status: GET ``location`` (only on the API's own scheme/host/port) or,
         without one, GET the catalog. A status overview without ``imageId`` in a success state
-        is completed from the catalog so the caller can verify the image switched."""
+        is completed from the catalog so the caller can verify the image switched; a 404 or an
+        answer that is not a status overview falls back to the catalog."""
         cid = validate_id(catalog_id, "catalog id")
         validate_id(site_id, "site id")
         if location is None:
@@ -459,10 +461,16 @@ class CatalogServiceClient:
                 "would be sent there"
             )
         # The location is used as given; only its query is dropped from logs by the sender.
-        result = self._call("GET", target, what="get update status")
-        catalog = Catalog.from_api(self._body(result), catalog_id=cid).with_transaction_id(
-            result.transaction_id
-        )
+        # Its answer's shape is not documented: one that is missing (404) or not a catalog
+        # status (no state) is not a reason to lose the update; the catalog itself tells.
+        try:
+            result = self._call("GET", target, what="get update status")
+            catalog = Catalog.from_api(self._body(result), catalog_id=cid).with_transaction_id(
+                result.transaction_id
+            )
+        except (CitrixNotFoundError, CitrixResponseError) as exc:
+            logger.info("update status URL gave no usable answer (%s); reading the catalog", exc)
+            return self.get_catalog(site_id, cid)
         if catalog.image_id is None and catalog.state.strip().lower() in _SUCCESS_STATES:
             full = self.get_catalog(site_id, cid)
             catalog = replace(

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from local.citrix_simulator.testing import ENGINEERING, FINANCE, base_scenario
+from local.citrix_simulator.testing import ENGINEERING, FINANCE, SITE, base_scenario
 from local.stack import LocalStack
 from local.testing_stack import (
     CATALOG_PATH,
@@ -282,3 +282,41 @@ def test_multi_catalog_error_comes_from_a_catalog_with_the_overall_outcome() -> 
     assert run.error["category"] == "update_failed"
     assert "Boom" in run.error["message"]
     assert run.calls("GET", CATALOG_PATH)  # the failing catalog was read, so it really ran
+
+
+# ------------------------------------------------------------------ the update status URL
+
+
+def test_status_url_answering_404_falls_back_to_the_catalog() -> None:
+    """The location URL answers 404 on every read: each check reads the catalog instead and
+    the update succeeds, without 'monitoring lost'."""
+    gone = {"method": "GET", "path": STATUS_PATH, "status": 404}
+    run = run_update(fault_scenario(faults=[gone]), catalog_id=FINANCE)
+    assert run.outcome == "succeeded", run.error
+    status_reads = run.calls("GET", STATUS_PATH)
+    catalog_reads = run.calls("GET", f"/catalogservice/*/*/catalogs/{FINANCE}")
+    assert status_reads and all(r["status"] == 404 for r in status_reads)
+    # one read before the POST, then one fallback read per check
+    assert len(catalog_reads) == len(status_reads) + 1
+
+
+def test_stored_status_url_on_another_host_is_not_followed() -> None:
+    """A check whose stored location is not on the configured API host (the setting changed
+    since the submit) reads the catalog directly and never calls that host."""
+    from shared.activities import check_catalog
+
+    with LocalStack(fault_scenario()) as stack:
+        assert stack.settings is not None
+        before = len(stack.citrix_requests())
+        answer = check_catalog(
+            {
+                "siteId": SITE,
+                "catalogId": FINANCE,
+                "targetImageId": "img-v2",
+                "location": "http://127.0.0.1:9/catalogservice/x/y/catalogs/z/updateStatus",
+            }
+        )
+        reads = stack.citrix_requests()[before:]
+    assert answer["ok"] is True, answer
+    assert answer["catalog"]["id"] == FINANCE
+    assert [r["path"].rsplit("/", 1)[-1] for r in reads if r["method"] == "GET"][-1] == FINANCE
