@@ -59,6 +59,26 @@ def test_every_module_and_loaded_file_exists(parse_bicep: Parse):
     assert not missing
 
 
+def test_parameters_file_matches_the_template(parse_bicep: Parse):
+    """main.parameters.json (what azd passes) names only parameters main.bicep declares, with
+    the declared types, and gives every parameter that has no default; an empty EVENT_ROUTES
+    leaves the routes to infra/routes.json."""
+    declared = parse_bicep(INFRA / "main.bicep")["parameters"]
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert set(given) <= set(declared), sorted(set(given) - set(declared))
+    required = {name for name, spec in declared.items() if spec.get("default") is None}
+    assert required <= set(given), sorted(required - set(given))
+    for name, entry in given.items():
+        value = entry["value"]
+        if declared[name]["type"] == "string":
+            assert isinstance(value, str), name
+        if isinstance(value, str) and "${" in value:
+            assert re.fullmatch(r"\$\{[A-Z_]+(=[^}]*)?\}", value), f"{name}: {value}"
+    assert given["eventRoutesJson"]["value"] == "${EVENT_ROUTES=}"
+    assert declared["eventRoutesJson"]["default"] == ""
+    assert "loadJsonContent('routes.json')" in (INFRA / "main.bicep").read_text()
+
+
 def test_storage_accepts_only_entra_identities(parse_bicep: Parse):
     """Storage: shared keys off, no anonymous blobs, TLS 1.2, HTTPS only, queues and tables."""
     parsed = parse_bicep(INFRA / "core" / "storage.bicep")
