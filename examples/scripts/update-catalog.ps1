@@ -79,6 +79,16 @@ function Invoke-Api([string]$Method, [string]$Target, [string]$Json) {
   return @{ Status = $status; Body = $body; RetryAfter = $retry }
 }
 
+function Format-Progress($o) {
+  # phase, state, sub-state and progress of a status (or of one catalog's update), non-empty only
+  $parts = @()
+  foreach ($name in 'phase', 'state', 'subState') {
+    if ($o.PSObject.Properties[$name] -and $o.$name) { $parts += [string]$o.$name }
+  }
+  if ($o.PSObject.Properties['progress'] -and $null -ne $o.progress) { $parts += "$($o.progress)%" }
+  return ($parts -join ', ')
+}
+
 function Get-Pause($RetryAfter) {
   $seconds = 10
   if ($RetryAfter -and ([string]$RetryAfter) -match '^\d+$') { $seconds = [int]$RetryAfter }
@@ -86,7 +96,7 @@ function Get-Pause($RetryAfter) {
 }
 
 if (-not $Url) { Stop-WithCode 2 'no URL: pass -Url or set CATALOG_UPDATER_URL' }
-if ($Url -notmatch '^https://' -and $Url -notmatch '^http://(127\.0\.0\.1|localhost|\[::1\])') {
+if ($Url -notmatch '^https://' -and $Url -notmatch '^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)') {
   Stop-WithCode 2 'the URL must start with https:// (http only for localhost)'
 }
 $Url = $Url.TrimEnd('/')
@@ -150,12 +160,10 @@ while ($true) {
   $outcome = $null
   if ($st.PSObject.Properties['outcome']) { $outcome = $st.outcome }
   if (-not $outcome) {
-    $parts = @()
-    foreach ($name in 'phase', 'state', 'subState') {
-      if ($st.PSObject.Properties[$name] -and $st.$name) { $parts += [string]$st.$name }
+    $line = 'running: ' + (Format-Progress $st)
+    if ($st.PSObject.Properties['catalogUpdates']) {
+      foreach ($cu in @($st.catalogUpdates)) { $line += "; $($cu.catalog): " + (Format-Progress $cu) }
     }
-    if ($st.PSObject.Properties['progress'] -and $null -ne $st.progress) { $parts += "$($st.progress)%" }
-    $line = 'running: ' + ($parts -join ', ')
     if ($line -ne $lastLine) { Write-Host "update-catalog: $line" }
     $lastLine = $line
     $pause = Get-Pause $r.RetryAfter
@@ -180,7 +188,9 @@ while ($true) {
     }
     { $_ -in 'failed', 'timed_out', 'cancelled', 'rejected' } {
       $detail = 'no details'
-      if ($st.PSObject.Properties['error'] -and $st.error) { $detail = "$($st.error.category): $($st.error.message)" }
+      if ($st.PSObject.Properties['error'] -and $st.error) {
+        $detail = if ($st.error.category -and $st.error.category -ne $outcome) { "$($st.error.category): $($st.error.message)" } else { "$($st.error.message)" }
+      }
       [Console]::Error.WriteLine("update-catalog: ${outcome}: $detail")
       $summary | ForEach-Object { [Console]::Error.WriteLine($_) }
       [Console]::Error.WriteLine("update-catalog: details: $statusUrl")

@@ -68,7 +68,9 @@ command -v jq >/dev/null 2>&1 || die 2 "jq is required"
 [ -n "$url" ] || { usage; die 2 "no URL: pass --url or set CATALOG_UPDATER_URL"; }
 case "$url" in
   https://*) ;;
-  http://127.0.0.1*|http://localhost*|http://\[::1\]*) ;;  # local functions host
+  # the local functions host only: the host must end where the port or path begins
+  http://127.0.0.1|http://127.0.0.1[:/]*|http://localhost|http://localhost[:/]*) ;;
+  http://\[::1\]|http://\[::1\][:/]*) ;;
   *) die 2 "the URL must start with https:// (http only for localhost)" ;;
 esac
 url="${url%/}"
@@ -178,7 +180,8 @@ while :; do
   esac
   outcome="$(jq -r '.outcome // empty' "$body_out")"
   if [ -z "$outcome" ]; then
-    line="$(jq -r '"running: " + ([.phase, .state, .subState, (if .progress != null then "\(.progress)%" else null end)] | map(select(. != null and . != "")) | join(", "))' "$body_out")"
+    line="$(jq -r 'def brief: [.phase, .state, .subState, (if .progress != null then "\(.progress)%" else null end)] | map(select(. != null and . != "")) | join(", ");
+      "running: " + brief + ((.catalogUpdates // []) | map("; \(.catalog // .instanceId): " + brief) | join(""))' "$body_out")"
     [ "$line" = "$last_line" ] || echo "update-catalog: $line"
     last_line="$line"
     pause="$(retry_after)"
@@ -191,7 +194,7 @@ while :; do
       [ -n "$summary" ] && echo "$summary"
       exit 0 ;;
     failed|timed_out|cancelled|rejected)
-      echo "update-catalog: $outcome: $(jq -r '.error | if . then "\(.category // "error"): \(.message // "")" else "no details" end' "$body_out")" >&2
+      echo "update-catalog: $outcome: $(jq -r --arg o "$outcome" '.error | if . then (if (.category // $o) == $o then "" else "\(.category): " end) + (.message // "") else "no details" end' "$body_out")" >&2
       [ -n "$summary" ] && echo "$summary" >&2
       echo "update-catalog: details: $status_url" >&2
       exit 1 ;;
