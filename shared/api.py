@@ -506,8 +506,42 @@ async def get_update(client: Any, instance_id: str) -> func.HttpResponse:
     if not _exists(status):
         return error_response(404, "instanceId", f"no update with id {instance_id}")
     described = describe_status(status)
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    children = [str(c) for c in custom.get("children") or []]
+    if children and described["outcome"] is None:
+        described["catalogUpdates"] = await _catalog_updates(client, children)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if described["outcome"] is None else {}
     return json_response(described, 200, headers)
+
+
+# What a running multi-catalog update shows of each catalog's own update.
+_CATALOG_UPDATE_FIELDS = (
+    "instanceId",
+    "runtimeStatus",
+    "outcome",
+    "phase",
+    "message",
+    "catalog",
+    "state",
+    "subState",
+    "progress",
+    "etaMinutes",
+    "polls",
+    "nextCheck",
+    "transactionId",
+)
+
+
+async def _catalog_updates(client: Any, children: list[str]) -> list[dict[str, Any]]:
+    """The live status of each started per-catalog update of a multi-catalog update (catalogs
+    still queued behind the concurrency cap have none yet)."""
+    shown = []
+    for child in children:
+        status = await client.get_status(child)
+        if _exists(status):
+            brief = describe_status(status)
+            shown.append({k: brief.get(k) for k in _CATALOG_UPDATE_FIELDS})
+    return shown
 
 
 _CHILD_ID = re.compile(re.escape(CHILD_SUFFIX) + r"\d+$")
@@ -530,10 +564,10 @@ async def list_updates(client: Any, params: dict[str, str]) -> func.HttpResponse
     wanted = (params.get("status") or "all").lower()
     if wanted != "all" and wanted not in _LIST_FILTERS:
         return error_response(400, "status", f"must be one of all, {', '.join(_LIST_FILTERS)}")
-    try:
-        top = int(params.get("top", "50"))
-    except ValueError:
+    raw_top = params.get("top", "50")
+    if not re.fullmatch(r"[0-9]{1,6}", raw_top.strip()):
         return error_response(400, "top", "must be an integer")
+    top = int(raw_top)
     if not 1 <= top <= 500:
         return error_response(400, "top", "must be between 1 and 500")
     if wanted == "running":

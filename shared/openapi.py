@@ -100,6 +100,12 @@ _STATUS = {
             "properties": {"category": {"type": "string"}, "message": {"type": "string"}},
         },
         "results": {"type": "array", "items": {"type": "object"}},
+        "catalogUpdates": {
+            "type": "array",
+            "description": "While a multi-catalog update runs: the live status of each started "
+            "per-catalog update (phase, state, progress, next check)",
+            "items": {"type": "object"},
+        },
     },
 }
 

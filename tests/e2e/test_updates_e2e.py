@@ -261,6 +261,8 @@ def test_status_api_speaks_plain_words_and_lists_updates(make_stack):
     assert code == 404 and missing["error"]["field"] == "instanceId"
     code, bad = client.call("GET", "/api/updates?status=sideways")
     assert code == 400 and bad["error"]["field"] == "status"
+    code, bad = client.call("GET", "/api/updates?top=%EF%BC%95")  # a full-width digit 5
+    assert code == 400 and bad["error"]["field"] == "top"
 
 
 def test_bad_request_is_400_and_starts_nothing(make_stack):
@@ -402,6 +404,25 @@ def test_multi_catalog_update_respects_the_concurrency_cap(make_stack):
     posts = [r for r in stack.citrix_requests() if r["path"].endswith("$updateImage")]
     assert len(posts) == 2
     assert posts[1]["time"] - posts[0]["time"] >= 90 * 60  # the second waited for the first
+
+
+def test_running_multi_catalog_update_shows_each_started_catalog_live(make_stack):
+    """While a capped multi-catalog update runs, its status lists each started catalog's own
+    phase, state and progress; a queued catalog is not listed until it starts."""
+    stack, client = make_stack(app_settings={"MAX_PARALLEL_CATALOGS": "1"})
+    started = client.start(
+        {"catalogs": ["Finance-Desktops", "Engineering-Workstations"], "image": "win11-23h2-v2"}
+    )
+    stack.durable.run_until_idle(max_virtual_seconds=30 * 60)
+    running = client.status(started["instanceId"])
+    assert running["outcome"] is None
+    (only,) = running["catalogUpdates"]
+    assert only["instanceId"] == f"{started['instanceId']}.cat0"
+    assert only["catalog"] == "Finance-Desktops" and only["phase"] == "monitoring"
+    assert only["state"] == "Processing" and 0 < only["progress"] < 100
+    stack.run_until_idle()
+    done = client.status(started["instanceId"])
+    assert done["outcome"] == "succeeded" and "catalogUpdates" not in done
 
 
 def test_dry_run_is_planned_afresh_each_time(make_stack):
