@@ -107,9 +107,19 @@ def run_once(
         }
 
 
+def _settings(items: list[str]) -> dict[str, str]:
+    settings = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--setting {item!r} must be NAME=VALUE")
+        settings[name.strip()] = value
+    return settings
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     scenario = load_json(args.scenario)
-    settings = dict(item.split("=", 1) for item in args.setting or [])
+    settings = _settings(args.setting or [])
     report = run_once(
         scenario,
         request=load_json(args.request) if args.request else None,
@@ -118,7 +128,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     json.dump(report, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
-    return 0
+    # 1: the trigger refused the request or event (a 4xx/5xx answer), so nothing ran.
+    return 1 if int(report["trigger"]["httpStatus"]) >= 400 else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,6 +192,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         print("Watch it: GET the statusUrl from the answer, or list every update:")
         print(f"  curl -s -H 'x-functions-key: {key}' '{stack.functions_url}/api/updates'")
+        print("Deliver an Event Grid event (a gallery image version written) to the webhook:")
+        print(
+            f"  curl -s -X POST '{stack.functions.eventgrid_url('on_image_version_event')}' "
+            "-H 'aeg-event-type: Notification' -H 'Content-Type: application/json' "
+            f"-d @{SCENARIOS / 'event.json'}"
+        )
+        print(
+            "Timestamps are on the sped-up clock. Durable state (--db) is kept across restarts; "
+            "the simulator, ports and function key start afresh."
+        )
         print("\nCtrl-C stops everything.")
         sys.stdout.flush()
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -122,20 +123,23 @@ def run_demo() -> int:
             f"{again.json().get('duplicate')} (no second update is submitted)"
         )
         status = requests.get(body["statusUrl"], headers=headers, timeout=30).json()
-        _say(f"   GET {body['statusUrl'].split('/api')[1]} -> outcome {status.get('outcome')}")
+        shown = urlsplit(body["statusUrl"]).path
+        _say(f"   GET {shown} -> outcome {status.get('outcome')}")
 
         rows = _summary(stack)
         calls = stack.citrix_requests()
         submits = [c for c in calls if c["path"].endswith("$updateImage")]
         _say("\nSummary")
+        width = max([20, *(len(str(r["catalog"])) for r in rows)])
+        image_width = max([22, *(len(str(r["image"])) for r in rows)])
         for row in rows:
             _say(
-                f"  {row['catalog']:<20} -> {row['image']:<22} {row['outcome']:<16} "
-                f"{row['minutes']:>6} min  {row['polls']} status checks  "
+                f"  {row['catalog']:<{width}} -> {row['image']:<{image_width}} "
+                f"{row['outcome']:<16} {row['minutes']:>6} min  {row['polls']} status checks  "
                 f"transaction {row['transaction']}"
             )
             if row["detail"]:
-                _say(f"  {'':<20}    {row['detail']}")
+                _say(f"  {'':<{width}}    {row['detail']}")
         _say(
             f"\n  Citrix API calls: {len(calls)} in all, {len(submits)} $updateImage; "
             f"virtual time elapsed {(stack.clock.time() - started) / 60:.0f} min"

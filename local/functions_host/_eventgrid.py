@@ -44,8 +44,16 @@ def is_cloud_event(event: dict[str, Any]) -> bool:
     return "specversion" in event
 
 
+# Present but possibly empty: Event Grid's own SubscriptionValidationEvent has "subject": "".
+_MAY_BE_EMPTY = frozenset({"subject"})
+
+
 def _check_string_fields(index: int, event: dict[str, Any], required: tuple[str, ...]) -> None:
-    missing = [k for k in required if k not in event or event[k] in (None, "")]
+    missing = [
+        k
+        for k in required
+        if k not in event or event[k] is None or (event[k] == "" and k not in _MAY_BE_EMPTY)
+    ]
     if missing:
         raise EventGridPayloadError(
             f"event {index}: missing required field(s): {', '.join(missing)}"

@@ -84,8 +84,10 @@ def test_notification_invokes_once_per_event_with_real_event_grid_events(
 def test_subscription_validation_answers_the_code_without_invoking(
     host: FunctionsHost, sample: ModuleType
 ) -> None:
-    """The SubscriptionValidation handshake echoes data.validationCode and runs no function."""
+    """The SubscriptionValidation handshake (with the empty subject Event Grid sends) echoes
+    data.validationCode and runs no function."""
     event = eg_event(
+        subject="",
         eventType="Microsoft.EventGrid.SubscriptionValidationEvent",
         data={"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6", "validationUrl": "x"},
     )

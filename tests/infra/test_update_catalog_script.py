@@ -267,3 +267,44 @@ def test_missing_url_and_plain_http_exit_2(fake_sleep):
     plain = run(["--catalog", "c", "--image", "i"], fake_sleep, "http://example.com")
     assert plain.returncode == 2
     assert "https://" in plain.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost.example.invalid",
+        "http://127.0.0.1.example.invalid:80",
+        "http://localhostx",
+    ],
+)
+def test_plain_http_to_a_host_that_only_starts_like_localhost_exits_2(fake_sleep, url):
+    """The loopback exception matches the whole host, so the key never goes over plain HTTP
+    to a name that merely begins with 'localhost' or '127.0.0.1'."""
+    result = run(["--catalog", "c", "--image", "i"], fake_sleep, url)
+    assert result.returncode == 2
+    assert "https://" in result.stderr
+
+
+def test_cancelled_outcome_names_the_reason_once(api, fake_sleep):
+    """When the error category repeats the outcome it is not printed twice."""
+    api.polls = [finished("cancelled", {"category": "cancelled", "message": "monitoring stopped"})]
+    result = run(["--catalog", "c1", "--image", "i1"], fake_sleep, api.url)
+    assert result.returncode == 1
+    assert "update-catalog: cancelled: monitoring stopped" in result.stderr
+    assert "cancelled: cancelled" not in result.stderr
+
+
+def test_running_multi_catalog_update_prints_each_catalog(api, fake_sleep):
+    """While several catalogs run, the progress line names each one with its state and %."""
+    code, body, headers = running(10)
+    assert body is not None
+    body["catalogUpdates"] = [
+        {"catalog": "Pool A", "phase": "monitoring", "state": "Processing", "progress": 40},
+        {"catalog": "Pool B", "phase": "preparing", "state": None, "progress": None},
+    ]
+    api.polls = [(code, body, headers), finished("succeeded")]
+    result = run(
+        ["--catalog", "Pool A", "--catalog", "Pool B", "--image", "i"], fake_sleep, api.url
+    )
+    assert result.returncode == 0, result.stderr
+    assert "; Pool A: monitoring, Processing, 40%; Pool B: preparing" in result.stdout
