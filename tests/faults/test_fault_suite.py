@@ -30,7 +30,8 @@ PREPARE = ["/catalogservice/*/sites", "/catalogservice/*/*/catalogs", "/catalogs
 
 
 def _prepared_normally(run: StackRun) -> None:
-    """The run starts with one token, one site/catalog/image look-up each, then the POST."""
+    """The run starts with one token and one site/catalog/image look-up each (then the
+    submit's own read of the catalog, and the POST)."""
     service = [r for r in run.requests if r["path"].startswith("/catalogservice/")]
     assert len(run.calls("POST", TOKEN_PATH)) >= 1
     for pattern, entry in zip(PREPARE, service[:3], strict=True):
