@@ -109,6 +109,19 @@ def _is_status_check(entry: dict[str, Any], cid: str) -> bool:
     )
 
 
+def _checks_after_submit(log: list[dict[str, Any]], cid: str) -> int:
+    """Status reads of ``cid`` after its ``$updateImage`` (the app's own read of the catalog
+    right before the POST is part of submitting, not of watching)."""
+    posts = [
+        i
+        for i, e in enumerate(log)
+        if e["method"] == "POST" and str(e["path"]).endswith(f"/catalogs/{cid}/$updateImage")
+    ]
+    if not posts:
+        return 0
+    return sum(1 for e in log[posts[0] + 1 :] if _is_status_check(e, cid))
+
+
 def _catalog(index: int, minutes: float) -> dict[str, Any]:
     return {
         "id": catalog_id(index),
@@ -202,7 +215,7 @@ def run_polling(
                     duration_minutes=duration,
                     offset_seconds=offset,
                     outcome=outcome,
-                    status_checks=sum(1 for e in log if _is_status_check(e, cid)),
+                    status_checks=_checks_after_submit(log, cid),
                     all_calls=len(log),
                     latency_seconds=latency,
                 )

@@ -187,8 +187,8 @@ def _polling_section(p: PollingResult) -> list[str]:
         f"{', '.join(f'{o:g}' for o in offsets)} s, so the moment the catalog turns Active falls "
         "at different phases of every polling grid. *All calls* counts every request the "
         "simulator logged for the update (token, look-ups, submit, status); *status checks* "
-        "only the GETs of that catalog's status. Latency = time from the catalog turning Active "
-        "to the orchestration (or loop) holding that answer.",
+        "only the GETs of that catalog's status after its submit. Latency = time from the "
+        "catalog turning Active to the orchestration (or loop) holding that answer.",
         "",
     ]
     rows = []
