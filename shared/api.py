@@ -509,7 +509,7 @@ async def get_update(client: Any, instance_id: str) -> func.HttpResponse:
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
     children = [str(c) for c in custom.get("children") or []]
     if children and described["outcome"] is None:
-        described["catalogUpdates"] = await _catalog_updates(client, children)
+        described["catalogUpdates"] = await _catalog_updates(client, children, status.created_time)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if described["outcome"] is None else {}
     return json_response(described, 200, headers)
 
@@ -532,13 +532,15 @@ _CATALOG_UPDATE_FIELDS = (
 )
 
 
-async def _catalog_updates(client: Any, children: list[str]) -> list[dict[str, Any]]:
-    """The live status of each started per-catalog update of a multi-catalog update (catalogs
-    still queued behind the concurrency cap have none yet)."""
+async def _catalog_updates(client: Any, children: list[str], since: Any) -> list[dict[str, Any]]:
+    """The live status of each started per-catalog update of a multi-catalog update. Catalogs
+    still queued behind the concurrency cap have none yet; a re-run reuses the child ids, so a
+    child older than this run of the parent is an earlier run's and is left out."""
     shown = []
     for child in children:
         status = await client.get_status(child)
-        if _exists(status):
+        created = getattr(status, "created_time", None)
+        if _exists(status) and not (since and created and created < since):
             brief = describe_status(status)
             shown.append({k: brief.get(k) for k in _CATALOG_UPDATE_FIELDS})
     return shown

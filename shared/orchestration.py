@@ -489,6 +489,11 @@ def _prepare_and_submit(run: _Run) -> Gen:
     waits = 0
     changes = 0
     fresh = False
+    # Set once the submit found the catalog taken by an update between the check and the POST.
+    # That update may be this one's own (an activity run again after a worker died past its
+    # POST) or a sibling's to the same image, so it is waited for until the deadline, not the
+    # busy limit, and what it ends in is reported as such.
+    taken = False
     while True:
         prepared = yield from run.activity(
             ACT_PREPARE,
@@ -505,7 +510,12 @@ def _prepare_and_submit(run: _Run) -> Gen:
             if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
                 return run.result(
                     "already_current",
-                    message=f"catalog '{catalog.get('name')}' already uses image "
+                    message=f"catalog '{catalog.get('name')}' uses image "
+                    f"'{carry.get('imageName')}' now; it was being updated when this update "
+                    "went to submit (by an earlier attempt of this update or by another), so "
+                    "nothing more was submitted"
+                    if taken
+                    else f"catalog '{catalog.get('name')}' already uses image "
                     f"'{carry.get('imageName')}'; no update was submitted",
                     state=state,
                 )
@@ -522,8 +532,9 @@ def _prepare_and_submit(run: _Run) -> Gen:
                         "failed",
                         category="catalog_changed",
                         message=f"catalog '{catalog.get('name')}' changed between the check and "
-                        f"the submit {changes} times in a row; no update was submitted",
+                        f"the submit {changes} times; no update was submitted",
                     )
+                taken = True
                 fresh = True
                 continue
             if state.lower() in _BUSY_STATES:
@@ -539,7 +550,7 @@ def _prepare_and_submit(run: _Run) -> Gen:
                     )
                 if run.now >= deadline:
                     return _deadline_before_submit(run, f"catalog '{catalog.get('name')}'")
-                if run.now >= busy_wait_until:
+                if run.now >= busy_wait_until and not taken:
                     return run.result(
                         "rejected",
                         category="catalog_busy",
@@ -549,15 +560,31 @@ def _prepare_and_submit(run: _Run) -> Gen:
                     )
                 run.set_status(
                     "waiting_for_catalog",
-                    f"catalog is {state} (busy with another task); waiting before submitting",
+                    f"catalog is {state} (an update found running when submitting); waiting "
+                    "for it to end"
+                    if taken
+                    else f"catalog is {state} (busy with another task); waiting before submitting",
                     state=state,
                     subState=catalog.get("subState"),
                     progress=catalog.get("progress"),
                 )
                 waits += 1
-                if (yield from run.pause(waits - 1, until=busy_wait_until)):
+                if (yield from run.pause(waits - 1, until=deadline if taken else busy_wait_until)):
                     return _cancelled(run, submitted=False)
                 continue
+            if taken:
+                detail = f" ({catalog['subState']})" if catalog.get("subState") else ""
+                cause = f": {catalog['statusMessage']}" if catalog.get("statusMessage") else ""
+                return run.result(
+                    "failed",
+                    category="catalog_state",
+                    message=f"catalog '{catalog.get('name')}' ended in state {state}{detail} "
+                    "after an update of it started (an earlier attempt of this update or "
+                    f"another){cause}; nothing more was submitted",
+                    state=state,
+                    subState=catalog.get("subState"),
+                    statusMessage=catalog.get("statusMessage"),
+                )
             return run.result(
                 "rejected",
                 category="catalog_state",
@@ -686,8 +713,19 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
     when the submit found the catalog no longer ready for it (nothing was sent)."""
     carry = run.carry
     resubmitted = False
+    unconfirmed = False  # a request of ours was sent and its answer lost
     attempts = 0
     while True:
+        if run.deadline_left() <= 0:
+            if unconfirmed:
+                return run.result(
+                    "timed_out",
+                    category="deadline",
+                    message="the deadline passed while reconciling an update request whose "
+                    f"answer was lost (transaction {carry.get('transactionId')}); it was not "
+                    f"submitted again: check catalog '{carry.get('catalogName')}'",
+                )
+            return _deadline_before_submit(run, "a chance to submit the update")
         transaction_id = str(run.context.new_uuid())
         run.set_status("submitting", "submitting the image update to Citrix")
         submitted = yield from run.activity(
@@ -715,6 +753,7 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
         if category in ("outcome_unknown", "internal"):
             # The POST may have reached Citrix (a lost answer, or the activity itself failed
             # after sending): never resubmit before the catalog has been re-read.
+            unconfirmed = True
             verdict = yield from _reconcile(run)
             if verdict == "running":
                 break
@@ -733,8 +772,6 @@ def _submit(run: _Run, body: dict[str, Any]) -> Gen:
             )
         if submitted.get("retryable") and attempts + 1 < _SUBMIT_ATTEMPTS:
             # Only errors where nothing reached Citrix (refused connection, 429) are retryable.
-            if run.deadline_left() <= 0:
-                return _deadline_before_submit(run, "the Citrix API to accept the update")
             attempts += 1
             if (yield from run.pause(attempts, submitted.get("retryAfter"))):
                 return _cancelled(run, submitted=False)
@@ -797,7 +834,7 @@ def _reconcile(run: _Run) -> Gen:
             return "running"
         if str(catalog.get("imageId") or "").lower() == str(carry["imageId"]).lower():
             return "running"  # already applied; the first poll will report success
-        if (checked.get("status") or {}).get("status") == "failed":
+        if state == "error":
             return "running"  # it was ready before the POST: the update failed; monitoring says how
         if state not in _READY_STATES:
             return "unknown"

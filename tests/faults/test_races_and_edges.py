@@ -6,6 +6,7 @@ the simulator received."""
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from typing import Any
@@ -320,3 +321,122 @@ def test_stored_status_url_on_another_host_is_not_followed() -> None:
     assert answer["ok"] is True, answer
     assert answer["catalog"]["id"] == FINANCE
     assert [r["path"].rsplit("/", 1)[-1] for r in reads if r["method"] == "GET"][-1] == FINANCE
+
+
+# ------------------------------------------------------- the deadline and the submit itself
+
+
+def test_catalog_ready_only_at_the_deadline_is_not_submitted() -> None:
+    """The catalog stops being busy a minute before a 30-minute deadline and the wait wakes
+    at the deadline: timed_out, nothing submitted (not a POST followed by 'timed out')."""
+    request = {"catalog": "Finance-Desktops", "image": "win11-23h2-v2", "deadlineMinutes": 30}
+    run = run_update(_busy_for(29), request, catalog_id=FINANCE)
+    assert run.outcome == "timed_out"
+    assert "nothing was submitted" in run.error["message"]
+    assert run.calls("POST", POST_UPDATE) == []
+
+
+def test_lost_answer_is_not_resubmitted_after_the_deadline() -> None:
+    """The POST's connection drops and a 1-minute deadline passes while reconciling: timed_out
+    naming the lost request, and no second POST."""
+    drop = {"method": "POST", "path": POST_UPDATE, "calls": [1], "action": "drop"}
+    request = {"catalog": "Finance-Desktops", "image": "win11-23h2-v2", "deadlineMinutes": 1}
+    run = run_update(fault_scenario(faults=[drop]), request, catalog_id=FINANCE)
+    assert run.outcome == "timed_out"
+    assert "answer was lost" in run.error["message"]
+    assert "not submitted again" in run.error["message"]
+    assert len(run.calls("POST", POST_UPDATE)) == 1
+
+
+class _WorkerDied(BaseException):
+    """Stands for the worker process dying after the activity's POST, before its completion
+    is recorded (the local durable host then runs the activity again, at least once)."""
+
+
+def _submit_dies_once_after_posting(monkeypatch: Any) -> None:
+    import shared.activities as activities
+
+    real = activities.submit_update
+    died: list[bool] = []
+
+    def dies_once(payload: dict[str, Any]) -> dict[str, Any]:
+        answer = real(payload)
+        if not died:
+            died.append(True)
+            raise _WorkerDied("worker died after the POST")
+        return answer
+
+    monkeypatch.setattr(activities, "submit_update", dies_once)
+
+
+def _run_with_a_dying_submit(monkeypatch: Any, update: dict[str, Any]) -> dict[str, Any]:
+    _submit_dies_once_after_posting(monkeypatch)
+    with LocalStack(fault_scenario(update=update)) as stack:
+        _, started = start_update(stack, {"catalog": "Finance-Desktops", "image": "win11-23h2-v2"})
+        try:
+            stack.run_until_idle()
+        except _WorkerDied:
+            stack.run_until_idle()  # a new worker picks the activity up again
+        assert stack.simulator is not None
+        assert len(stack.simulator.catalog(FINANCE)["updateRequests"]) == 1
+        posts = [r for r in stack.citrix_requests() if r["path"].endswith("$updateImage")]
+        assert len(posts) == 1
+        status = stack.durable.get_status(started["instanceId"]) or {}
+        assert status["runtimeStatus"] == "Completed"
+        return dict(status["output"])
+
+
+def test_submit_run_again_after_its_post_waits_for_that_update(monkeypatch) -> None:
+    """The submit activity runs twice (the first run's POST applied): the second sees the
+    catalog busy, sends nothing, waits past the busy limit (150 minutes) and reports the
+    catalog on the new image, saying it found the update running."""
+    result = _run_with_a_dying_submit(monkeypatch, {"durationMinutes": 150})
+    assert result["outcome"] == "already_current", result
+    assert "being updated when this update went to submit" in result["message"]
+
+
+def test_submit_run_again_after_its_post_reports_that_update_failing(monkeypatch) -> None:
+    """As above, and the update ends in Error: failed, with Citrix's sub-state, not rejected."""
+    update = {"durationMinutes": 40, "outcome": "Error", "subState": "ErrorBoom"}
+    result = _run_with_a_dying_submit(monkeypatch, update)
+    assert result["outcome"] == "failed", result
+    assert "ErrorBoom" in result["error"]["message"]
+
+
+def test_same_catalog_twice_with_an_update_longer_than_the_busy_limit_succeeds() -> None:
+    """The sibling entry waits for a 150-minute update of its own catalog (longer than the
+    120-minute busy limit) and ends already_current; one $updateImage, request succeeded."""
+    request = {"catalogs": ["Finance-Desktops", FINANCE], "image": "win11-23h2-v2"}
+    scenario = fault_scenario(update={"durationMinutes": 150})
+    run = run_update(scenario, request, catalog_id=FINANCE)
+    assert run.outcome == "succeeded", run.error
+    assert len(run.calls("POST", POST_UPDATE)) == 1
+
+
+def test_rerun_does_not_show_the_previous_runs_catalogs_as_live() -> None:
+    """A failed multi-catalog update run again: while its second catalog is still queued, the
+    status does not list that catalog's finished update from the first run."""
+    scenario = fault_scenario()
+    engineering = next(c for c in scenario["catalogs"] if c["id"] == ENGINEERING)
+    engineering["update"] = {"durationMinutes": 60}
+    scenario["faults"] = [
+        {"method": "POST", "path": f"*/catalogs/{ENGINEERING}/$updateImage", "calls": [1]}
+    ]
+    scenario["faults"][0]["status"] = 403
+    request = {"catalogs": ["Engineering", "Finance-Desktops"], "image": "win11-23h2-v2"}
+    with LocalStack(scenario, app_settings={"MAX_PARALLEL_CATALOGS": "1"}) as stack:
+        _, first = start_update(stack, request)
+        stack.run_until_idle()
+        assert _outcome(stack, first["instanceId"])["outcome"] == "failed"
+        _, again = start_update(stack, request)
+        assert again["instanceId"] == first["instanceId"]
+        stack.durable.run_until_idle(max_virtual_seconds=120)
+        code, _, body = stack.functions.invoke_http(
+            "GET",
+            f"/api/updates/{again['instanceId']}",
+            headers={"x-functions-key": stack.function_key},
+        )
+        live = json.loads(body)["catalogUpdates"]
+        assert code == 200
+        assert [u["instanceId"].rsplit(".", 1)[-1] for u in live] == ["cat0"]
+        assert live[0]["runtimeStatus"] == "Running"
