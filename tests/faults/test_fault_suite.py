@@ -341,11 +341,16 @@ def test_catalog_unknown_for_good_mid_update_ends_explained_after_three_checks()
     assert run.elapsed_seconds < 90 * 60  # ended before the update's own (never coming) end
 
 
-def test_catalog_unknown_for_a_short_while_is_ridden_out() -> None:
-    """A 5-minute Unknown glitch mid-update is not an outcome: the update succeeds."""
+@pytest.mark.parametrize(
+    ("duration", "at"),
+    [(90, 30), (30, 10)],  # mid-update, and early on when checks are close together
+    ids=["mid-update", "early"],
+)
+def test_catalog_unknown_for_a_short_while_is_ridden_out(duration: int, at: int) -> None:
+    """A 5-minute Unknown glitch is not an outcome: the update succeeds."""
     update = {
-        "durationMinutes": 90,
-        "glitch": {"atMinutes": 30, "state": "Unknown", "forMinutes": 5},
+        "durationMinutes": duration,
+        "glitch": {"atMinutes": at, "state": "Unknown", "forMinutes": 5},
     }
     run = run_update(fault_scenario(update=update), catalog_id=FINANCE)
     assert run.outcome == "succeeded", run.error

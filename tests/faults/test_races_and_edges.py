@@ -110,20 +110,6 @@ def test_cancel_while_preparing_submits_nothing() -> None:
 # ---------------------------------------------------------------- states that are not answers
 
 
-def test_short_unknown_glitch_early_in_an_update_is_ridden_out() -> None:
-    """Unknown for 5 minutes from minute 10 of a 30-minute update, when checks are close
-    together, is not an outcome: the update succeeds with one $updateImage."""
-    update = {
-        "durationMinutes": 30,
-        "glitch": {"atMinutes": 10, "state": "Unknown", "forMinutes": 5},
-    }
-    run = run_update(fault_scenario(update=update), catalog_id=FINANCE)
-    assert run.outcome == "succeeded", run.error
-    assert len(run.update_requests) == 1
-    states = [r for r in run.calls("GET", STATUS_PATH) if r["status"] == 200]
-    assert len(states) >= 3
-
-
 def test_update_that_shows_late_is_not_a_failure() -> None:
     """The first three status reads still show the old image (async $updateImage not visible
     yet, about two and a half minutes): the update is watched on and succeeds."""
