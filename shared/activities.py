@@ -102,7 +102,6 @@ def prepare_update(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_READY_STATES = frozenset({"active", "inputrequired"})
 _submit_locks: dict[str, threading.Lock] = {}
 _submit_locks_guard = threading.Lock()
 
@@ -114,10 +113,7 @@ def _submit_lock(catalog_id: str) -> threading.Lock:
 
 
 def _ready_for(catalog: Catalog, target_image_id: str) -> bool:
-    return (
-        catalog.state.strip().lower() in _READY_STATES
-        and (catalog.image_id or "").lower() != target_image_id.lower()
-    )
+    return catalog.accepts_update and (catalog.image_id or "").lower() != target_image_id.lower()
 
 
 def _changed(catalog: Catalog, target_image_id: str, cause: str | None = None) -> dict[str, Any]:

@@ -50,7 +50,6 @@ __all__ = ["CatalogServiceClient", "same_origin"]
 logger = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-_SUCCESS_STATES = frozenset({"active", "inputrequired"})
 _MAX_LISTED = 20
 
 
@@ -282,7 +281,7 @@ class CatalogServiceClient:
                 found = self._match_catalog(catalogs, id_or_name.strip())
             except CitrixLookupError:
                 found = None
-            if found is not None and found.state.lower() in ("active", "inputrequired"):
+            if found is not None and found.accepts_update:
                 return found
             catalogs, _ = self._catalogs(site_id, fresh=True)
         return self._match_catalog(catalogs, id_or_name.strip())
@@ -471,7 +470,7 @@ class CatalogServiceClient:
         except (CitrixNotFoundError, CitrixResponseError) as exc:
             logger.info("update status URL gave no usable answer (%s); reading the catalog", exc)
             return self.get_catalog(site_id, cid)
-        if catalog.image_id is None and catalog.state.strip().lower() in _SUCCESS_STATES:
+        if catalog.image_id is None and catalog.accepts_update:
             full = self.get_catalog(site_id, cid)
             catalog = replace(
                 catalog,

@@ -151,6 +151,11 @@ class Catalog:
             return self
         return replace(self, transaction_id=transaction_id)
 
+    @property
+    def accepts_update(self) -> bool:
+        """In a state ``$updateImage`` accepts (Active or InputRequired)."""
+        return self.state.strip().lower() in ("active", "inputrequired")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
